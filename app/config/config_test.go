@@ -1,0 +1,94 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := Load(map[string]string{})
+	if err != nil {
+		t.Fatalf("Load(empty): %v", err)
+	}
+	if cfg.Addr != ":8080" || cfg.DataDir != "./data" || !cfg.Embedded() {
+		t.Errorf("unexpected defaults: %+v", cfg)
+	}
+	if cfg.InstallKeysURL != DefaultInstallKeysURL {
+		t.Errorf("InstallKeysURL = %q, want %q", cfg.InstallKeysURL, DefaultInstallKeysURL)
+	}
+	if got := strings.Join(cfg.AllowedHosts, ","); got != ".atlassian.net,.jira.com" {
+		t.Errorf("AllowedHosts = %q", got)
+	}
+	if cfg.JiraAppKey() != "dev.keyline.jira" || cfg.ConfluenceAppKey() != "dev.keyline.confluence" {
+		t.Errorf("app keys = %q, %q", cfg.JiraAppKey(), cfg.ConfluenceAppKey())
+	}
+	if cfg.ShutdownGrace != 15*time.Second {
+		t.Errorf("ShutdownGrace = %s", cfg.ShutdownGrace)
+	}
+}
+
+func TestLoadNormalises(t *testing.T) {
+	cfg, err := Load(map[string]string{
+		"KEYLINE_BASE_URL":         "https://keyline.example.com/",
+		"KEYLINE_ALLOWED_HOSTS":    " .Atlassian.net , .jira-dev.com ",
+		"KEYLINE_INSTALL_KEYS_URL": "http://127.0.0.1:9999/",
+		"KEYLINE_DATABASE_URL":     "postgres://u@db/keyline",
+		"KEYLINE_SECRET_KEY":       "x",
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.BaseURL != "https://keyline.example.com" {
+		t.Errorf("BaseURL = %q", cfg.BaseURL)
+	}
+	if got := strings.Join(cfg.AllowedHosts, ","); got != ".atlassian.net,.jira-dev.com" {
+		t.Errorf("AllowedHosts = %q", got)
+	}
+	if cfg.InstallKeysURL != "http://127.0.0.1:9999" {
+		t.Errorf("InstallKeysURL = %q", cfg.InstallKeysURL)
+	}
+	if cfg.Embedded() {
+		t.Error("Embedded() = true with a postgres URL")
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"http base url", map[string]string{"KEYLINE_BASE_URL": "http://keyline.example.com"}, "KEYLINE_BASE_URL"},
+		{"base url with query", map[string]string{"KEYLINE_BASE_URL": "https://k.example.com/?a=b"}, "KEYLINE_BASE_URL"},
+		{"relative base url", map[string]string{"KEYLINE_BASE_URL": "keyline.example.com"}, "KEYLINE_BASE_URL"},
+		{"bad addr", map[string]string{"KEYLINE_ADDR": "8080"}, "KEYLINE_ADDR"},
+		{"mysql url", map[string]string{"KEYLINE_DATABASE_URL": "mysql://x"}, "KEYLINE_DATABASE_URL"},
+		{"postgres without key", map[string]string{"KEYLINE_DATABASE_URL": "postgres://x/y"}, "KEYLINE_SECRET_KEY"},
+		{"host without dot", map[string]string{"KEYLINE_ALLOWED_HOSTS": "atlassian.net"}, "KEYLINE_ALLOWED_HOSTS"},
+		{"no hosts", map[string]string{"KEYLINE_ALLOWED_HOSTS": " , "}, "KEYLINE_ALLOWED_HOSTS"},
+		{"upper-case app key", map[string]string{"KEYLINE_APP_KEY": "Dev.Keyline"}, "KEYLINE_APP_KEY"},
+		{"long app key", map[string]string{"KEYLINE_APP_KEY": strings.Repeat("a", 54)}, "KEYLINE_APP_KEY"},
+		{"keys url not absolute", map[string]string{"KEYLINE_INSTALL_KEYS_URL": "/keys"}, "KEYLINE_INSTALL_KEYS_URL"},
+		{"frame ancestor http", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://x.example"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor injection", map[string]string{"KEYLINE_FRAME_ANCESTORS": "https://x.example; script-src *"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"log format", map[string]string{"KEYLINE_LOG_FORMAT": "xml"}, "KEYLINE_LOG_FORMAT"},
+		{"log level", map[string]string{"KEYLINE_LOG_LEVEL": "loud"}, "KEYLINE_LOG_LEVEL"},
+		{"grace not a duration", map[string]string{"KEYLINE_SHUTDOWN_GRACE": "soon"}, "KEYLINE_SHUTDOWN_GRACE"},
+		{"retention zero", map[string]string{"KEYLINE_RETENTION_DAYS": "0"}, "KEYLINE_RETENTION_DAYS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.env)
+			if err == nil {
+				t.Fatalf("Load(%v) succeeded, want an error naming %s", tt.env, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
