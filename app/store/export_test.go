@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/keyline/keyline/app/secret"
+)
+
+// Test hooks; compiled only into this package's tests.
+
+// SetOnListen reports the backend pid of every new watcher connection.
+func (s *Store) SetOnListen(f func(pid uint32)) { s.onListen = f }
+
+// SetClock replaces time.Now for writes that have no caller-supplied time.
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// RawSharedSecret returns the stored (sealed) secret column.
+func (s *Store) RawSharedSecret(ctx context.Context, appKey, clientKey string) ([]byte, error) {
+	var b []byte
+	err := queryRow(s.db.WithContext(ctx),
+		`SELECT shared_secret_enc FROM tenants WHERE app_key = ? AND client_key = ?`,
+		appKey, clientKey).Scan(&b)
+	return b, err
+}
+
+// Exec runs raw SQL, for tests that corrupt or inspect rows.
+func (s *Store) Exec(ctx context.Context, q string, args ...any) error {
+	return s.db.WithContext(ctx).Exec(q, args...).Error
+}
+
+// OpenSQLitePool is OpenSQLite with a chosen pool size, for the pool benchmark.
+func OpenSQLitePool(ctx context.Context, path string, sealer *secret.Sealer, logger *slog.Logger, n int) (*Store, error) {
+	return openSQLite(ctx, path, sealer, logger, n)
+}
+
+// SQLiteTimeLayout exposes the on-disk time format.
+const SQLiteTimeLayout = sqliteTimeLayout
+
+// DumpTenant renders every row that belongs to tenant id, in every table, as
+// sorted text, so a test can tell whether anything of that tenant changed.
+func (s *Store) DumpTenant(ctx context.Context, id int64) ([]string, error) {
+	var out []string
+	for _, q := range []string{
+		`SELECT * FROM tenants WHERE id = ?`,
+		`SELECT * FROM jira_issues WHERE tenant_id = ? ORDER BY issue_id`,
+		`SELECT * FROM issue_links WHERE tenant_id = ? ORDER BY issue_key, entity_type, entity_id`,
+	} {
+		rows, err := s.db.WithContext(ctx).Raw(q, id).Rows()
+		if err != nil {
+			return nil, err
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			line := q[:30]
+			for i, c := range cols {
+				line += fmt.Sprintf(" %s=%v", c, vals[i])
+			}
+			out = append(out, line)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ScanOne runs a single-row query.
+func (s *Store) ScanOne(ctx context.Context, q string, dest ...any) error {
+	return queryRow(s.db.WithContext(ctx), q).Scan(dest...)
+}

@@ -1,0 +1,145 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keyline/keyline/app/dbtest"
+	"github.com/keyline/keyline/app/store"
+	"github.com/keyline/keyline/app/tenant"
+)
+
+// TestCrossTenantIsolation gives two sites identical issue ids and keys (with
+// different content), runs every tenant-scoped store method as site A, and
+// checks that the result shows only A's data and that not one of B's rows, in
+// any table, changed.
+func TestCrossTenantIsolation(t *testing.T) {
+	later := oddTime.Add(time.Hour)
+	ops := []struct {
+		name string
+		// run acts as tenant a and checks what it returned.
+		run func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant)
+	}{
+		{"JiraIssueByKey", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			got := mustIssue(t, s, a, "KL-1")
+			if got.Summary != "A's issue" {
+				t.Errorf("JiraIssueByKey returned %q", got.Summary)
+			}
+		}},
+		{"JiraIssueByKey key only B has", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			if got, err := s.JiraIssueByKey(ctx, a, "KL-9"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("got B's issue %+v, %v", got, err)
+			}
+		}},
+		{"CountIssueLinks", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			got, err := s.CountIssueLinks(ctx, a, "KL-1")
+			if want := map[string]int{"commit": 1}; err != nil || !maps.Equal(got, want) {
+				t.Errorf("CountIssueLinks = %v, %v; want %v", got, err, want)
+			}
+		}},
+		{"CountIssueLinks key only B has", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			if got, err := s.CountIssueLinks(ctx, a, "KL-9"); err != nil || len(got) != 0 {
+				t.Errorf("CountIssueLinks = %v, %v; want none", got, err)
+			}
+		}},
+		{"CountJiraIssues", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			if n, err := s.CountJiraIssues(ctx, a, "KL"); err != nil || n != 2 {
+				t.Errorf("CountJiraIssues = %d, %v; want A's 2 (B has 3)", n, err)
+			}
+		}},
+		{"UpsertJiraIssue same id", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			must(t, s.UpsertJiraIssue(ctx, a, issue("10001", "KL-1", later)))
+		}},
+		{"UpsertJiraIssue id only B has", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			must(t, s.UpsertJiraIssue(ctx, a, issue("10009", "KL-9", later)))
+		}},
+		{"DeleteJiraIssue same id", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			must(t, s.DeleteJiraIssue(ctx, a, "10001", later))
+		}},
+		{"DeleteJiraIssue id only B has", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			must(t, s.DeleteJiraIssue(ctx, a, "10009", later))
+		}},
+		{"AddIssueLink same link", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			must(t, s.AddIssueLink(ctx, a, "KL-1", "branch", "b-shared"))
+		}},
+		{"SetEnabled", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			must(t, s.SetEnabled(ctx, a, false))
+		}},
+		{"MarkUninstalled", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			found, err := s.MarkUninstalled(ctx, a.AppKey, a.ClientKey, later)
+			must(t, err)
+			if !found {
+				t.Error("MarkUninstalled did not find A")
+			}
+		}},
+		{"UpsertTenant reinstall", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			_, err := s.UpsertTenant(ctx, install(a.ClientKey, func(in *tenant.Install) { in.At = later }))
+			must(t, err)
+		}},
+		{"TenantByClientKey", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			got, err := s.TenantByClientKey(ctx, a.AppKey, a.ClientKey)
+			if err != nil || got.ID != a.ID || string(got.SharedSecret) != "secret-of-site-a" {
+				t.Errorf("TenantByClientKey = %+v, %v", got, err)
+			}
+		}},
+		{"TenantsOnHost", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			got, err := s.TenantsOnHost(ctx, a, "jira")
+			if err != nil || len(got) != 0 {
+				t.Errorf("TenantsOnHost = %+v, %v; want none (B is another site)", got, err)
+			}
+		}},
+	}
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		for _, op := range ops {
+			t.Run(op.name, func(t *testing.T) {
+				ctx := context.Background()
+				// Fresh sites per op, so one op's writes cannot mask another's.
+				a := mustUpsert(t, s, install("site-a"))
+				b := mustUpsert(t, s, install("site-b"))
+				t.Cleanup(func() {
+					_ = s.Exec(ctx, `DELETE FROM tenants WHERE id IN (?, ?)`, a.ID, b.ID)
+				})
+				seed(t, s, a, "A's issue", [][2]string{{"commit", "c1"}})
+				seed(t, s, b, "B's issue", [][2]string{{"commit", "c1"}, {"commit", "c2"}, {"branch", "b-shared"}})
+				must(t, s.UpsertJiraIssue(ctx, b, issue("10009", "KL-9", oddTime)))
+				must(t, s.AddIssueLink(ctx, b, "KL-9", "commit", "c9"))
+
+				before, err := s.DumpTenant(ctx, b.ID)
+				must(t, err)
+				if len(before) < 7 {
+					t.Fatalf("B's seed incomplete: %q", before)
+				}
+				op.run(t, ctx, s, a)
+				after, err := s.DumpTenant(ctx, b.ID)
+				must(t, err)
+				if !slices.Equal(before, after) {
+					t.Errorf("%s as tenant A changed tenant B's rows:\nbefore %q\nafter  %q", op.name, before, after)
+				}
+			})
+		}
+	})
+}
+
+// seed gives tn issues 10001/KL-1 and 10002/KL-2 and links on KL-1.
+func seed(t *testing.T, s *store.Store, tn *tenant.Tenant, summary string, links [][2]string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, is := range []store.JiraIssue{issue("10001", "KL-1", oddTime), issue("10002", "KL-2", oddTime)} {
+		is.Summary = summary
+		must(t, s.UpsertJiraIssue(ctx, tn, is))
+	}
+	for _, l := range links {
+		must(t, s.AddIssueLink(ctx, tn, "KL-1", l[0], l[1]))
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

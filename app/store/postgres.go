@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+
+	"github.com/keyline/keyline/app/secret"
+)
+
+// Pool limits for PostgreSQL. Keyline's queries are short; a modest pool per
+// replica keeps the total under a small server's max_connections while
+// leaving room for several replicas and the tenant watcher's own connection.
+const (
+	pgMaxOpenConns    = 16
+	pgMaxIdleConns    = 8
+	pgConnMaxLifetime = 30 * time.Minute
+	pgConnMaxIdleTime = 5 * time.Minute
+)
+
+// OpenPostgres connects to the PostgreSQL database at url (postgres:// or
+// postgresql://, libpq-style parameters such as sslmode and search_path
+// allowed). It applies no migrations; call Migrate.
+func OpenPostgres(ctx context.Context, url string, sealer *secret.Sealer, logger *slog.Logger) (*Store, error) {
+	if sealer == nil {
+		return nil, errors.New("store: open postgres: nil sealer")
+	}
+	// Parse up front so a malformed URL fails here with pgx's message (which
+	// redacts the password) rather than at the first query.
+	if _, err := pgx.ParseConfig(url); err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	logger = loggerOrDiscard(logger)
+	db, err := gorm.Open(postgres.New(postgres.Config{DSN: url}), gormConfig(logger))
+	if err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	s, err := newStore(db, DialectPostgres, sealer, logger)
+	if err != nil {
+		return nil, err
+	}
+	s.pgURL = url
+	s.sqlDB.SetMaxOpenConns(pgMaxOpenConns)
+	s.sqlDB.SetMaxIdleConns(pgMaxIdleConns)
+	s.sqlDB.SetConnMaxLifetime(pgConnMaxLifetime)
+	s.sqlDB.SetConnMaxIdleTime(pgConnMaxIdleTime)
+	if err := s.Ping(ctx); err != nil {
+		s.sqlDB.Close()
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	return s, nil
+}
