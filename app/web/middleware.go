@@ -1,0 +1,135 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyline/keyline/app/connect"
+)
+
+const (
+	ctxIdentity = "keyline.identity"
+	ctxTenantID = "keyline.tenant_id"
+)
+
+// logRequests writes one structured line per request. It logs the path only:
+// the query string of an iframe load carries the JWT.
+func (s *Server) logRequests() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			req, res := c.Request(), c.Response()
+			attrs := []slog.Attr{
+				slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
+				slog.String("method", req.Method),
+				slog.String("route", c.Path()),
+				slog.String("path", req.URL.Path),
+				slog.Int("status", res.Status),
+				slog.Int64("bytes", res.Size),
+				slog.Duration("latency", time.Since(start)),
+			}
+			if id, ok := c.Get(ctxTenantID).(int64); ok {
+				attrs = append(attrs, slog.Int64("tenant_id", id))
+			}
+			level := slog.LevelInfo
+			if res.Status >= 500 {
+				level = slog.LevelError
+			}
+			if reason, ok := c.Get("keyline.reject_reason").(string); ok {
+				attrs = append(attrs, slog.String("reason", reason))
+			}
+			s.log.LogAttrs(req.Context(), level, "request", attrs...)
+			return nil
+		}
+	}
+}
+
+// recoverPanics turns a panic into a 500 and a log line with the stack.
+func (s *Server) recoverPanics() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					if r == http.ErrAbortHandler {
+						panic(r)
+					}
+					buf := make([]byte, 4<<10)
+					buf = buf[:runtime.Stack(buf, false)]
+					s.log.Error("panic", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+						slog.String("panic", fmt.Sprint(r)), slog.String("stack", string(buf)))
+					err = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
+				}
+			}()
+			return next(c)
+		}
+	}
+}
+
+// securityHeaders applies to every response. HSTS is a Marketplace security
+// requirement; X-Frame-Options is never sent because Jira must frame our pages.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		return next(c)
+	}
+}
+
+// framed marks a page that Jira or Confluence shows in an iframe.
+func (s *Server) framed(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", s.csp)
+		h.Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// requireToken verifies the product's JWT for one route class: module pages,
+// webhooks and enabled/disabled take a computed qsh, the app's JSON API only a
+// context token (spec §4.5). The verified tenant is the only tenant handlers see.
+func (s *Server) requireToken(a app, mode connect.QSHMode) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			id, err := s.deps.Verifier.Verify(c.Request().Context(), c.Request(), a.key, a.basePath, mode)
+			if err != nil {
+				return s.unauthorized(c, a, err)
+			}
+			c.Set(ctxIdentity, id)
+			c.Set(ctxTenantID, id.Tenant.ID)
+			return next(c)
+		}
+	}
+}
+
+func (s *Server) unauthorized(c echo.Context, a app, err error) error {
+	reason := "authentication failed"
+	var ae *connect.AuthError
+	if errors.As(err, &ae) {
+		reason = ae.Reason
+	} else {
+		s.log.Error("verify token", slog.String("error", err.Error()))
+	}
+	c.Set("keyline.reject_reason", reason)
+	c.Response().Header().Set("WWW-Authenticate", fmt.Sprintf("JWT realm=%q", a.key))
+	return echo.NewHTTPError(http.StatusUnauthorized, reason)
+}
+
+// identity is the verified caller; only routes behind requireToken call it.
+func identity(c echo.Context) *connect.Identity {
+	id, _ := c.Get(ctxIdentity).(*connect.Identity)
+	return id
+}

@@ -1,0 +1,136 @@
+// Package web is Keyline's HTTP delivery layer: routes, middleware and one thin
+// handler per action. Echo types stay inside this package so that moving to
+// echo v5 (v4 support ends 2026-12-31) touches nothing else.
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyline/keyline/app/connect"
+	"github.com/keyline/keyline/app/store"
+	"github.com/keyline/keyline/app/tenant"
+	"github.com/keyline/keyline/descriptor"
+)
+
+// Store is what the handlers need from persistence; *store.Store implements it.
+type Store interface {
+	Ping(ctx context.Context) error
+	UpsertTenant(ctx context.Context, in tenant.Install) (*tenant.Tenant, error)
+	TenantByClientKey(ctx context.Context, appKey, clientKey string) (*tenant.Tenant, error)
+	MarkUninstalled(ctx context.Context, appKey, clientKey string, at time.Time) (bool, error)
+	SetEnabled(ctx context.Context, t *tenant.Tenant, enabled bool) error
+	TenantsOnHost(ctx context.Context, t *tenant.Tenant, productType string) ([]tenant.Tenant, error)
+	UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is store.JiraIssue) error
+	DeleteJiraIssue(ctx context.Context, t *tenant.Tenant, issueID string, at time.Time) error
+	JiraIssueByKey(ctx context.Context, t *tenant.Tenant, key string) (*store.JiraIssue, error)
+	CountJiraIssues(ctx context.Context, t *tenant.Tenant, projectKey string) (int, error)
+	CountIssueLinks(ctx context.Context, t *tenant.Tenant, issueKey string) (map[string]int, error)
+}
+
+// TenantCache is the verified-request tenant cache; lifecycle handlers
+// invalidate it so a reinstall's new secret takes effect at once.
+type TenantCache interface {
+	connect.TenantLookup
+	Invalidate(appKey, clientKey string)
+}
+
+// Deps are the server's collaborators, built once in main.
+type Deps struct {
+	Logger      *slog.Logger
+	Store       Store
+	Tenants     TenantCache
+	Verifier    *connect.Verifier
+	Installs    *connect.InstallVerifier
+	Descriptors *descriptor.Renderer
+	// BaseURL is Keyline's public base URL without a trailing slash.
+	BaseURL      string
+	AppKeyPrefix string
+	// AllowedHosts are the product host suffixes (".atlassian.net"); pages may be
+	// framed by https://*<suffix>.
+	AllowedHosts   []string
+	FrameAncestors []string
+	RetentionDays  int
+	Version        string
+	Now            func() time.Time
+}
+
+// app is one of the two Connect apps served by this binary.
+type app struct {
+	product  descriptor.Product
+	key      string
+	baseURL  string
+	basePath string
+}
+
+func (a app) connectApp() connect.App {
+	return connect.App{Key: a.key, BaseURL: a.baseURL, BasePath: a.basePath}
+}
+
+// Server holds the routes and their dependencies.
+type Server struct {
+	deps       Deps
+	log        *slog.Logger
+	echo       *echo.Echo
+	jira       app
+	confluence app
+	csp        string
+}
+
+// New builds the server and registers every route.
+func New(deps Deps) (*Server, error) {
+	if deps.Logger == nil || deps.Store == nil || deps.Tenants == nil || deps.Verifier == nil ||
+		deps.Installs == nil || deps.Descriptors == nil {
+		return nil, fmt.Errorf("web: missing dependency")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s := &Server{deps: deps, log: deps.Logger}
+	mk := func(p descriptor.Product) app {
+		return app{
+			product:  p,
+			key:      deps.AppKeyPrefix + "." + string(p),
+			baseURL:  deps.BaseURL + p.BasePath(),
+			basePath: p.BasePath(),
+		}
+	}
+	s.jira, s.confluence = mk(descriptor.Jira), mk(descriptor.Confluence)
+	s.csp = contentSecurityPolicy(deps.AllowedHosts, deps.FrameAncestors)
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler is the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// contentSecurityPolicy allows framing only by the Atlassian products (and any
+// configured extra origin) and scripts only from Keyline and Atlassian's CDN.
+func contentSecurityPolicy(hostSuffixes, extra []string) string {
+	ancestors := []string{}
+	for _, h := range hostSuffixes {
+		ancestors = append(ancestors, "https://*"+h)
+	}
+	for _, o := range extra {
+		if o = strings.TrimSpace(o); o != "" {
+			ancestors = append(ancestors, o)
+		}
+	}
+	return strings.Join([]string{
+		"default-src 'self'",
+		"script-src 'self' https://connect-cdn.atl-paas.net",
+		"style-src 'self'",
+		"img-src 'self' data: https:",
+		"connect-src 'self'",
+		"object-src 'none'",
+		"base-uri 'none'",
+		"form-action 'self'",
+		"frame-ancestors " + strings.Join(ancestors, " "),
+	}, "; ")
+}

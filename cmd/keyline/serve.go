@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/keyline/keyline/app/config"
+	"github.com/keyline/keyline/app/connect"
+	"github.com/keyline/keyline/app/secret"
+	"github.com/keyline/keyline/app/store"
+	"github.com/keyline/keyline/app/tenant"
+	"github.com/keyline/keyline/app/web"
+	"github.com/keyline/keyline/descriptor"
+)
+
+// application is every long-lived part of a running Keyline, built once.
+type application struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *store.Store
+	tenants *tenant.Cache
+	server  *web.Server
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openStore opens and migrates the configured database. In embedded mode the
+// secret key is generated on first start and kept beside the database.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	var key []byte
+	var err error
+	if cfg.SecretKey != "" {
+		key, err = secret.ParseKey(cfg.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("KEYLINE_SECRET_KEY: %w", err)
+		}
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		key, err = secret.LoadOrCreateKeyFile(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("secret key: %w", err)
+		}
+	}
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	var st *store.Store
+	if cfg.Embedded() {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		st, err = store.OpenSQLite(ctx, cfg.SQLitePath(), sealer, log)
+	} else {
+		st, err = store.OpenPostgres(ctx, cfg.DatabaseURL, sealer, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func newApplication(ctx context.Context, env map[string]string, logw io.Writer) (*application, error) {
+	cfg, err := config.Load(env)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg, logw)
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	tenants := tenant.NewCache(st)
+	keys := connect.NewKeyFetcher(cfg.InstallKeysURL, &http.Client{Timeout: 5 * time.Second})
+	renderer, err := descriptor.NewRenderer()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	srv, err := web.New(web.Deps{
+		Logger:         log,
+		Store:          st,
+		Tenants:        tenants,
+		Verifier:       connect.NewVerifier(tenants),
+		Installs:       connect.NewInstallVerifier(keys, cfg.AllowedHosts),
+		Descriptors:    renderer,
+		BaseURL:        cfg.BaseURL,
+		AppKeyPrefix:   cfg.AppKey,
+		AllowedHosts:   cfg.AllowedHosts,
+		FrameAncestors: cfg.FrameAncestors,
+		RetentionDays:  cfg.RetentionDays,
+		Version:        version,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &application{cfg: cfg, log: log, store: st, tenants: tenants, server: srv}, nil
+}
+
+func serve(ctx context.Context, env map[string]string, logw io.Writer) error {
+	start := time.Now()
+	a, err := newApplication(ctx, env, logw)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+
+	// Other replicas announce reinstalls through the database; drop their
+	// tenants from this replica's cache as soon as they do.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		err := a.store.WatchTenants(watchCtx, a.tenants.Invalidate, a.tenants.Flush)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("tenant watcher stopped", slog.String("error", err.Error()))
+		}
+	}()
+
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           a.server.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       20 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	a.log.Info("keyline started",
+		slog.String("version", version),
+		slog.String("addr", ln.Addr().String()),
+		slog.String("base_url", a.cfg.BaseURL),
+		slog.String("database", a.store.Dialect()),
+		slog.Duration("startup", time.Since(start)),
+	)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Stop accepting, let in-flight requests finish within the grace period.
+	a.log.Info("shutting down", slog.Duration("grace", a.cfg.ShutdownGrace))
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+func migrate(ctx context.Context, env map[string]string, stdout, logw io.Writer) error {
+	cfg, err := config.Load(env)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, newLogger(cfg, logw))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = fmt.Fprintf(stdout, "migrations applied (%s)\n", st.Dialect())
+	return err
+}
