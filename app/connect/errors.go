@@ -6,6 +6,12 @@ import "errors"
 // ExtractToken and Verify return it wrapped in an *AuthError.
 var ErrNoToken = errors.New("no token in request")
 
+// ErrTenantLookup marks a Verify failure caused by the tenant store rather than
+// the caller (the database is down, say). The request is still not
+// authenticated, but the web layer answers 503 so the product retries instead
+// of showing the user an authentication error.
+var ErrTenantLookup = errors.New("tenant lookup failed")
+
 // AuthError is every reason to answer 401. Reason is a short sentence that is
 // safe to show to the caller: it never contains the token or a secret. Err,
 // when set, carries the detail for logs and for errors.Is/As.

@@ -127,6 +127,9 @@ func (v *Verifier) tenant(ctx context.Context, appKey, clientKey string, fresh b
 			// and the wrapped error show it was the store, not the caller.
 			reason = "tenant lookup failed"
 		}
+		if reason != "unknown issuer" {
+			err = fmt.Errorf("%w: %w", ErrTenantLookup, err)
+		}
 		return nil, authErr(reason, fmt.Errorf("look up tenant %q: %w", clientKey, err))
 	}
 	// Belt and braces against a lookup that returns the wrong or a stale row.

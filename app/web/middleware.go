@@ -116,6 +116,11 @@ func (s *Server) requireToken(a app, mode connect.QSHMode) echo.MiddlewareFunc {
 }
 
 func (s *Server) unauthorized(c echo.Context, a app, err error) error {
+	if errors.Is(err, connect.ErrTenantLookup) {
+		s.log.Error("verify token: tenant store unavailable", slog.String("app", a.key), slog.String("error", err.Error()))
+		c.Set("keyline.reject_reason", "tenant store unavailable")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "Keyline is temporarily unavailable; try again shortly")
+	}
 	reason := "authentication failed"
 	var ae *connect.AuthError
 	if errors.As(err, &ae) {

@@ -293,3 +293,26 @@ func collectURLs(v any, out map[string]string) {
 		}
 	}
 }
+
+// TestDatabaseOutage checks an unreachable store makes Keyline unready and
+// answers 503 (retry later), never 401 or a page of another tenant.
+func TestDatabaseOutage(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st)
+		h.install(acme, jiraKey)
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if rec := h.do(http.MethodGet, "/readyz", "", nil); rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("/readyz with the database closed = %d, want 503", rec.Code)
+		}
+		// globex is not cached, so verifying its token needs the store.
+		rec := h.iframeGET(globex, panelTarget+"&"+iframeQuery(""))
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("panel of an uncached tenant with the database closed = %d, want 503: %s", rec.Code, rec.Body)
+		}
+		if strings.Contains(rec.Body.String(), "acme") {
+			t.Errorf("outage page mentions another site: %s", rec.Body)
+		}
+	})
+}
