@@ -30,6 +30,8 @@ const (
 	jiraKey    = testPrefix + ".jira"
 	confKey    = testPrefix + ".confluence"
 	testKid    = "test-kid-1"
+	// testAccount is the accountId in the tests' product tokens.
+	testAccount = "5be24ad8b1653240376955d2"
 )
 
 // harness is a Keyline server wired like production, with a local install
@@ -42,6 +44,7 @@ type harness struct {
 	keyHits  atomic.Int64
 	keysDown atomic.Bool
 	now      time.Time
+	jira     *fakeJira
 }
 
 func newHarness(t *testing.T, st *store.Store) *harness {
@@ -50,7 +53,12 @@ func newHarness(t *testing.T, st *store.Store) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: st, key: key, now: time.Now()}
+	h := &harness{t: t, store: st, key: key, now: time.Now(), jira: newFakeJira()}
+	// On both sites issue 10007 is OPS-7 and the default test user may see it.
+	for _, s := range []site{acme, globex} {
+		h.jira.addIssue(s.clientKey, "10007", "OPS-7", testAccount)
+		h.jira.addIssue(s.clientKey, "10008", "OPS-8")
+	}
 	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +91,7 @@ func newHarness(t *testing.T, st *store.Store) *harness {
 		Verifier:      connect.NewVerifier(cache),
 		Installs:      connect.NewInstallVerifier(fetcher, []string{".atlassian.net", ".jira.com"}),
 		Descriptors:   renderer,
+		Jira:          h.jira,
 		BaseURL:       testBase,
 		AppKeyPrefix:  testPrefix,
 		AllowedHosts:  []string{".atlassian.net", ".jira.com"},

@@ -260,7 +260,7 @@ func TestIssuePanelIsTenantScoped(t *testing.T) {
 			name:  "acme's context API shows nothing of globex",
 			setup: seed,
 			request: func(h *harness) *httptest.ResponseRecorder {
-				return h.do(http.MethodGet, "/jira/api/issues/OPS-7/links", "JWT "+signHS256(h.t, h.contextClaims(acme), acme.secret), nil)
+				return h.do(http.MethodGet, "/jira/api/issues/OPS-7/links?issueId=10007", "JWT "+signHS256(h.t, h.contextClaims(acme), acme.secret), nil)
 			},
 			wantStatus:  http.StatusOK,
 			wantContent: []string{`"commit":0`, `"issueKey":"OPS-7"`},
@@ -271,7 +271,7 @@ func TestIssuePanelIsTenantScoped(t *testing.T) {
 
 func TestContextAPIAcceptsOnlyContextTokens(t *testing.T) {
 	installed := func(h *harness) { h.install(acme, jiraKey) }
-	const target = "/jira/api/issues/OPS-7/links"
+	const target = "/jira/api/issues/OPS-7/links?issueId=10007"
 	runScenarios(t, []scenario{
 		{
 			name:  "context token",
@@ -298,6 +298,33 @@ func TestContextAPIAcceptsOnlyContextTokens(t *testing.T) {
 				return h.do(http.MethodGet, target, "JWT "+signHS256(h.t, c, acme.secret), nil)
 			},
 			wantStatus: http.StatusUnauthorized, notContent: []string{`"links"`},
+		},
+		{
+			name:  "user who may not browse the issue",
+			setup: installed,
+			request: func(h *harness) *httptest.ResponseRecorder {
+				c := h.contextClaims(acme)
+				c["sub"] = "557058:someone-else"
+				c["context"] = map[string]any{"user": map[string]any{"accountId": "557058:someone-else"}}
+				return h.do(http.MethodGet, target, "JWT "+signHS256(h.t, c, acme.secret), nil)
+			},
+			wantStatus: http.StatusForbidden, notContent: []string{`"links"`},
+		},
+		{
+			name:  "issueId of another issue than the key",
+			setup: installed,
+			request: func(h *harness) *httptest.ResponseRecorder {
+				return h.do(http.MethodGet, "/jira/api/issues/OPS-7/links?issueId=10008", "JWT "+signHS256(h.t, h.contextClaims(acme), acme.secret), nil)
+			},
+			wantStatus: http.StatusNotFound, notContent: []string{`"links"`},
+		},
+		{
+			name:  "missing issueId",
+			setup: installed,
+			request: func(h *harness) *httptest.ResponseRecorder {
+				return h.do(http.MethodGet, "/jira/api/issues/OPS-7/links", "JWT "+signHS256(h.t, h.contextClaims(acme), acme.secret), nil)
+			},
+			wantStatus: http.StatusBadRequest, notContent: []string{`"links"`},
 		},
 		{
 			name:  "context token of another site's secret",

@@ -34,6 +34,14 @@ type Store interface {
 	CountIssueLinks(ctx context.Context, t *tenant.Tenant, issueKey string) (map[string]int, error)
 }
 
+// JiraAPI answers questions only the tenant's Jira can: who may see what.
+// *jira.Client implements it.
+type JiraAPI interface {
+	IsAdmin(ctx context.Context, t *tenant.Tenant, accountID string) (bool, error)
+	CanBrowseIssue(ctx context.Context, t *tenant.Tenant, accountID string, issueID int64) (bool, error)
+	IssueKey(ctx context.Context, t *tenant.Tenant, issueID int64) (string, error)
+}
+
 // TenantCache is the verified-request tenant cache; lifecycle handlers
 // invalidate it so a reinstall's new secret takes effect at once.
 type TenantCache interface {
@@ -49,6 +57,7 @@ type Deps struct {
 	Verifier    *connect.Verifier
 	Installs    *connect.InstallVerifier
 	Descriptors *descriptor.Renderer
+	Jira        JiraAPI
 	// BaseURL is Keyline's public base URL without a trailing slash.
 	BaseURL      string
 	AppKeyPrefix string
@@ -86,7 +95,7 @@ type Server struct {
 // New builds the server and registers every route.
 func New(deps Deps) (*Server, error) {
 	if deps.Logger == nil || deps.Store == nil || deps.Tenants == nil || deps.Verifier == nil ||
-		deps.Installs == nil || deps.Descriptors == nil {
+		deps.Installs == nil || deps.Descriptors == nil || deps.Jira == nil {
 		return nil, fmt.Errorf("web: missing dependency")
 	}
 	if deps.Now == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyline/keyline/app/config"
 	"github.com/keyline/keyline/app/connect"
+	"github.com/keyline/keyline/app/jira"
 	"github.com/keyline/keyline/app/secret"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
@@ -105,6 +106,7 @@ func newApplication(ctx context.Context, env map[string]string, logw io.Writer) 
 		Verifier:       connect.NewVerifier(tenants),
 		Installs:       connect.NewInstallVerifier(keys, cfg.AllowedHosts),
 		Descriptors:    renderer,
+		Jira:           jira.New(cfg.JiraAppKey(), &http.Client{Timeout: 10 * time.Second}),
 		BaseURL:        cfg.BaseURL,
 		AppKeyPrefix:   cfg.AppKey,
 		AllowedHosts:   cfg.AllowedHosts,
