@@ -47,6 +47,8 @@ func (s *Store) DumpTenant(ctx context.Context, id int64) ([]string, error) {
 		`SELECT * FROM tenants WHERE id = ?`,
 		`SELECT * FROM jira_issues WHERE tenant_id = ? ORDER BY issue_id`,
 		`SELECT * FROM issue_links WHERE tenant_id = ? ORDER BY issue_key, entity_type, entity_id`,
+		`SELECT * FROM sources WHERE tenant_id = ? ORDER BY id`,
+		`SELECT * FROM deliveries WHERE tenant_id = ? ORDER BY source_id, id`,
 	} {
 		rows, err := s.db.WithContext(ctx).Raw(q, id).Rows()
 		if err != nil {

@@ -2,6 +2,7 @@
 //
 //	keyline [serve]   start the server (applies migrations first)
 //	keyline migrate   apply database migrations and exit
+//	keyline sources   add, list, rotate or delete a site's webhook sources
 //	keyline version   print the version
 package main
 
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		err = serve(ctx, env, stderr)
 	case "migrate":
 		err = migrate(ctx, env, stdout, stderr)
+	case "sources":
+		err = sources(ctx, args, env, os.Stdin, stdout, stderr)
 	case "version":
 		_, err = fmt.Fprintln(stdout, "keyline", version)
 	case "help", "-h", "--help":
@@ -58,6 +61,8 @@ const usage = `usage: keyline [command]
 commands:
   serve     start the server (the default; applies migrations first)
   migrate   apply database migrations and exit
+  sources   add, list, rotate or delete a Jira site's webhook sources
+            (keyline sources help)
   version   print the version
 
 Settings come from KEYLINE_* environment variables; see README.md.
