@@ -1,0 +1,240 @@
+package ingest
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keyline/keyline/app/devops"
+)
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseGitHubPush(t *testing.T) {
+	ev, err := ParseGitHub("push", fixture(t, "github/push.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Ignored != "" || ev.Repository.ID != "123456" || ev.Repository.Name != "acme/shop" {
+		t.Fatalf("event = %+v", ev)
+	}
+	p := ev.Push
+	if p.Before != "1111111111111111111111111111111111111111" || p.After != "3333333333333333333333333333333333333333" || p.Ref != "refs/heads/feature/OPS-7-login" {
+		t.Errorf("push = %+v", p)
+	}
+	if !slices.Equal(p.CommitSHAs, []string{"2222222222222222222222222222222222222222", "3333333333333333333333333333333333333333"}) {
+		t.Errorf("commit order = %v", p.CommitSHAs)
+	}
+	if len(ev.Commits) != 2 {
+		t.Fatalf("commits = %d", len(ev.Commits))
+	}
+	if got := ev.Commits[0].IssueKeys; !slices.Equal(got, []string{"OPS-7"}) {
+		t.Errorf("first commit keys = %v", got)
+	}
+	// [ops-8] and (WEB-12) count; CVE-2024-1234 and OPS-01 do not.
+	if got := ev.Commits[1].IssueKeys; !slices.Equal(got, []string{"OPS-8", "WEB-12"}) {
+		t.Errorf("second commit keys = %v", got)
+	}
+	if want := time.Date(2026, 11, 20, 9, 15, 0, 0, time.UTC); !ev.Commits[0].AuthoredAt.Equal(want) || ev.Commits[0].AuthoredAt.Location() != time.UTC {
+		t.Errorf("authored at = %v, want %v in UTC", ev.Commits[0].AuthoredAt, want)
+	}
+	if len(ev.Branches) != 1 || ev.Branches[0].Name != "feature/OPS-7-login" || !slices.Equal(ev.Branches[0].IssueKeys, []string{"OPS-7"}) {
+		t.Errorf("branches = %+v", ev.Branches)
+	}
+}
+
+func TestParseGitHubEntities(t *testing.T) {
+	t.Run("merged pull request", func(t *testing.T) {
+		ev, err := ParseGitHub("pull_request", fixture(t, "github/pull_request_closed_merged.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := ev.PullRequests[0]
+		if pr.State != devops.PullRequestMerged || pr.MergeCommitSHA != "4444444444444444444444444444444444444444" || pr.Number != 17 {
+			t.Errorf("pr = %+v", pr)
+		}
+		if !slices.Equal(pr.IssueKeys, []string{"OPS-7", "OPS-9"}) {
+			t.Errorf("keys = %v", pr.IssueKeys)
+		}
+		if pr.MergedAt.IsZero() || pr.SourceBranch != "feature/OPS-7-login" || pr.DestinationBranch != "main" {
+			t.Errorf("pr = %+v", pr)
+		}
+	})
+	t.Run("approval", func(t *testing.T) {
+		ev, err := ParseGitHub("pull_request_review", fixture(t, "github/pull_request_review_approved.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := ev.PullRequests[0].Reviewers
+		if len(rs) != 1 || rs[0].Username != "grace" || rs[0].Approval != devops.ApprovalApproved {
+			t.Errorf("reviewers = %+v", rs)
+		}
+	})
+	builds := []struct {
+		file  string
+		state devops.BuildState
+	}{
+		{"workflow_run_completed_success.json", devops.BuildSuccessful},
+		{"workflow_run_completed_failure.json", devops.BuildFailed},
+		{"workflow_run_in_progress.json", devops.BuildInProgress},
+	}
+	for _, tt := range builds {
+		t.Run(tt.file, func(t *testing.T) {
+			ev, err := ParseGitHub("workflow_run", fixture(t, "github/"+tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := ev.Builds[0]
+			if b.State != tt.state || b.PipelineID != "123456/161335" || b.BuildNumber != 562 || b.CommitSHA != "3333333333333333333333333333333333333333" {
+				t.Errorf("build = %+v", b)
+			}
+			if !slices.Equal(b.IssueKeys, []string{"OPS-7"}) {
+				t.Errorf("keys = %v", b.IssueKeys)
+			}
+			if b.State.Final() == b.FinishedAt.IsZero() {
+				t.Errorf("finished at %v for state %s", b.FinishedAt, b.State)
+			}
+		})
+	}
+	t.Run("check suite of another CI", func(t *testing.T) {
+		ev, err := ParseGitHub("check_suite", fixture(t, "github/check_suite_completed.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := ev.Builds[0]; b.State != devops.BuildFailed || b.PipelineID != "123456/circleci-checks" {
+			t.Errorf("build = %+v", b)
+		}
+	})
+	deployments := []struct {
+		file  string
+		state devops.DeploymentState
+	}{
+		{"deployment_status_success.json", devops.DeploymentSuccessful},
+		{"deployment_status_in_progress.json", devops.DeploymentInProgress},
+	}
+	for _, tt := range deployments {
+		t.Run(tt.file, func(t *testing.T) {
+			ev, err := ParseGitHub("deployment_status", fixture(t, "github/"+tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := ev.Deployments[0]
+			if d.State != tt.state || d.SequenceNumber != 555001 || d.EnvironmentName != "production" || d.EnvironmentType != devops.EnvironmentProduction {
+				t.Errorf("deployment = %+v", d)
+			}
+			if !slices.Equal(d.IssueKeys, []string{"OPS-11"}) {
+				t.Errorf("keys from the deployment payload = %v", d.IssueKeys)
+			}
+		})
+	}
+}
+
+func TestParseGitHubIgnoredAndHostile(t *testing.T) {
+	for _, event := range []string{"ping", "star", "issues"} {
+		ev, err := ParseGitHub(event, fixture(t, "github/ping.json"))
+		if err != nil || ev.Ignored == "" {
+			t.Errorf("%s: %+v, %v; want ignored", event, ev, err)
+		}
+	}
+	hostile := []struct {
+		name, event, body string
+	}{
+		{"broken JSON", "push", `{"ref":`},
+		{"array body", "push", `[]`},
+		{"no repository", "push", `{"after":"3333333333333333333333333333333333333333"}`},
+		{"bad after sha", "push", `{"after":"zz","repository":{"id":1,"full_name":"a/b"}}`},
+		{"bad commit sha", "push", `{"after":"3333333","repository":{"id":1,"full_name":"a/b"},"commits":[{"id":"<script>"}]}`},
+		{"bad timestamp", "push", `{"after":"3333333","repository":{"id":1,"full_name":"a/b"},"commits":[{"id":"3333333","timestamp":"yesterday"}]}`},
+		{"string id", "push", `{"after":"3333333","repository":{"id":"1","full_name":"a/b"}}`},
+		{"pr without number", "pull_request", `{"pull_request":{"id":1},"repository":{"id":1,"full_name":"a/b"}}`},
+		{"deployment without sha", "deployment_status", `{"deployment":{"id":1,"environment":"prod"},"repository":{"id":1,"full_name":"a/b"}}`},
+		{"deployment without environment", "deployment_status", `{"deployment":{"id":1,"sha":"3333333"},"repository":{"id":1,"full_name":"a/b"}}`},
+		{"missing event header", "", `{}`},
+	}
+	for _, tt := range hostile {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ParseGitHub(tt.event, []byte(tt.body)); !errors.Is(err, ErrMalformed) {
+				t.Errorf("err = %v, want ErrMalformed", err)
+			}
+		})
+	}
+}
+
+func FuzzParseGitHub(f *testing.F) {
+	for _, name := range []string{"push", "pull_request_closed_merged", "pull_request_review_approved", "workflow_run_completed_success", "check_suite_completed", "deployment_status_success"} {
+		f.Add(eventOf(name), fixture(f, "github/"+name+".json"))
+	}
+	f.Fuzz(func(t *testing.T, event string, body []byte) {
+		ev, err := ParseGitHub(event, body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error not marked malformed: %v", err)
+			}
+			return
+		}
+		checkEvent(t, ev)
+	})
+}
+
+func eventOf(fixtureName string) string {
+	for _, e := range []string{"pull_request_review", "pull_request", "workflow_run", "check_suite", "deployment_status", "push"} {
+		if len(fixtureName) >= len(e) && fixtureName[:len(e)] == e {
+			return e
+		}
+	}
+	return fixtureName
+}
+
+// checkEvent asserts what every parsed event must satisfy, whatever the input.
+func checkEvent(t *testing.T, ev *Event) {
+	t.Helper()
+	keys := func(ks []string) {
+		if len(ks) > devops.MaxIssueKeysPerEntity {
+			t.Fatalf("%d keys on one entity", len(ks))
+		}
+		for _, k := range ks {
+			if !devops.ValidIssueKey(k) {
+				t.Fatalf("invalid key %q", k)
+			}
+		}
+	}
+	for _, c := range ev.Commits {
+		if !devops.ValidCommitSHA(c.SHA) {
+			t.Fatalf("commit sha %q", c.SHA)
+		}
+		keys(c.IssueKeys)
+	}
+	for _, b := range ev.Builds {
+		if !b.State.Valid() {
+			t.Fatalf("build state %q", b.State)
+		}
+		keys(b.IssueKeys)
+	}
+	for _, d := range ev.Deployments {
+		if !d.State.Valid() || d.EnvironmentName == "" {
+			t.Fatalf("deployment %+v", d)
+		}
+		keys(d.IssueKeys)
+	}
+	for _, p := range ev.PullRequests {
+		if !p.State.Valid() {
+			t.Fatalf("pr state %q", p.State)
+		}
+		keys(p.IssueKeys)
+	}
+	for _, i := range ev.Incidents {
+		if !i.Status.Valid() {
+			t.Fatalf("incident status %q", i.Status)
+		}
+	}
+}
