@@ -138,3 +138,21 @@ func identity(c echo.Context) *connect.Identity {
 	id, _ := c.Get(ctxIdentity).(*connect.Identity)
 	return id
 }
+
+// requireAdmin lets only the site's Jira administrators through; Jira is asked
+// (answers are cached for a minute) because a context token says who the user
+// is, not what they may do.
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := identity(c)
+		ok, err := s.deps.Jira.IsAdmin(c.Request().Context(), id.Tenant, id.AccountID)
+		if err != nil {
+			s.log.Warn("jira: admin check failed", slog.Int64("tenant_id", id.Tenant.ID), slog.String("error", err.Error()))
+			return echo.NewHTTPError(http.StatusBadGateway, "Jira could not be asked for your permissions; try again")
+		}
+		if !ok {
+			return echo.NewHTTPError(http.StatusForbidden, "only Jira administrators may manage Keyline's sources")
+		}
+		return next(c)
+	}
+}

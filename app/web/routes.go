@@ -53,6 +53,12 @@ func (s *Server) routes() *echo.Echo {
 	j.POST("/webhooks/issue-updated", s.receiveIssueEvent("jira:issue_updated"), hook)
 	j.POST("/webhooks/issue-deleted", s.receiveIssueEvent("jira:issue_deleted"), hook)
 	j.GET("/api/issues/:issueKey/links", s.listIssueLinks, s.requireToken(s.jira, connect.QSHContext))
+	admin := []echo.MiddlewareFunc{s.requireToken(s.jira, connect.QSHContext), s.requireAdmin}
+	j.GET("/api/sources", s.listSources, admin...)
+	j.POST("/api/sources", s.createSource, admin...)
+	j.POST("/api/sources/:sourceID/rotate", s.rotateSource, admin...)
+	j.DELETE("/api/sources/:sourceID", s.deleteSource, admin...)
+	j.GET("/api/sources/:sourceID/deliveries", s.listDeliveries, admin...)
 
 	c := e.Group(s.confluence.basePath)
 	c.GET("/macro", s.showMacro, s.framed, s.requireToken(s.confluence, connect.QSHComputed))

@@ -32,6 +32,11 @@ type Store interface {
 	JiraIssueByKey(ctx context.Context, t *tenant.Tenant, key string) (*store.JiraIssue, error)
 	CountJiraIssues(ctx context.Context, t *tenant.Tenant, projectKey string) (int, error)
 	CountIssueLinks(ctx context.Context, t *tenant.Tenant, issueKey string) (map[string]int, error)
+	CreateSource(ctx context.Context, t *tenant.Tenant, kind, name string) (*store.Source, string, string, error)
+	ListSources(ctx context.Context, t *tenant.Tenant) ([]store.Source, error)
+	RotateSourceSecret(ctx context.Context, t *tenant.Tenant, id string, overlap time.Duration) (string, error)
+	DeleteSource(ctx context.Context, t *tenant.Tenant, id string) error
+	ListDeliveries(ctx context.Context, t *tenant.Tenant, sourceID string, limit int) ([]store.Delivery, error)
 }
 
 // JiraAPI answers questions only the tenant's Jira can: who may see what.
