@@ -146,7 +146,9 @@ func githubPush(body []byte) (*Event, error) {
 	return ev, nil
 }
 
-func (pr ghPullRequest) domain(repoID string, approvals map[string]devops.ApprovalStatus) (devops.PullRequest, error) {
+// domain converts the pull request; reviews carry verdicts the payload's
+// requested_reviewers list does not (a review event brings exactly one).
+func (pr ghPullRequest) domain(repoID string, reviews ...devops.Reviewer) (devops.PullRequest, error) {
 	if pr.ID <= 0 || pr.Number <= 0 {
 		return devops.PullRequest{}, malformed("pull_request.id and number are required")
 	}
@@ -166,9 +168,7 @@ func (pr ghPullRequest) domain(repoID string, approvals map[string]devops.Approv
 	for _, r := range pr.Reviewers {
 		out.Reviewers = append(out.Reviewers, devops.Reviewer{Person: r.person(), Approval: devops.ApprovalUnapproved})
 	}
-	for login, a := range approvals {
-		out.Reviewers = append(out.Reviewers, devops.Reviewer{Person: devops.Person{Username: login}, Approval: a})
-	}
+	out.Reviewers = append(out.Reviewers, reviews...)
 	return out, nil
 }
 
@@ -185,7 +185,7 @@ func githubPullRequest(body []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr, err := p.PullRequest.domain(repo.ID, nil)
+	pr, err := p.PullRequest.domain(repo.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func githubReview(body []byte) (*Event, error) {
 	if login == "" {
 		return nil, malformed("review.user.login is required")
 	}
-	pr, err := p.PullRequest.domain(repo.ID, map[string]devops.ApprovalStatus{login: devops.GitHubReviewApproval(p.Review.State)})
+	pr, err := p.PullRequest.domain(repo.ID, devops.Reviewer{Person: devops.Person{Username: login}, Approval: devops.GitHubReviewApproval(p.Review.State)})
 	if err != nil {
 		return nil, err
 	}

@@ -293,3 +293,7 @@ func EventName(kind string, h http.Header) string {
 	}
 	return strings.TrimSpace(h.Get(name))
 }
+
+// WebhookURL is the address a source's provider delivers to: Keyline's public
+// base URL, "/ingest/" and the source's token.
+func WebhookURL(baseURL, token string) string { return baseURL + "/ingest/" + token }

@@ -24,8 +24,7 @@ func (s *Server) page(a app, title string) templates.Page {
 	return templates.Page{Title: title, StaticPrefix: a.basePath + "/static", AssetVersion: s.deps.Version}
 }
 
-// notFoundPage is used for unknown issue keys and similar; status stays 404 so
-// monitoring sees it, and the body explains itself inside the iframe.
+// notFound answers 404 with a reason; inside an iframe the error page shows it.
 func notFound(msg string) error { return echo.NewHTTPError(http.StatusNotFound, msg) }
 
 func badRequest(msg string) error { return echo.NewHTTPError(http.StatusBadRequest, msg) }

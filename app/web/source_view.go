@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/store"
 )
 
@@ -24,7 +25,7 @@ func toSourceJSON(src store.Source) sourceJSON {
 }
 
 // webhookURL is where a source's provider sends deliveries.
-func (s *Server) webhookURL(token string) string { return s.deps.BaseURL + "/ingest/" + token }
+func (s *Server) webhookURL(token string) string { return ingest.WebhookURL(s.deps.BaseURL, token) }
 
 // sourceError maps store errors of a source lookup to answers.
 func sourceError(err error) error {

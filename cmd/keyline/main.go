@@ -52,7 +52,6 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		fmt.Fprintln(stderr, "keyline:", oneLine(err.Error()))
 		return 1
 	}
-	_ = args
 	return 0
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyline/keyline/app/config"
+	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
 )
@@ -233,7 +234,7 @@ func readSecret(r io.Reader) (string, error) {
 }
 
 func printCreated(w io.Writer, asJSON bool, baseURL string, t *tenant.Tenant, src *store.Source, token, secret string) error {
-	url := baseURL + "/ingest/" + token
+	url := ingest.WebhookURL(baseURL, token)
 	if asJSON {
 		return writeJSON(w, sourceJSON{ID: src.ID, Kind: src.Kind, Name: src.Name, WebhookURL: url, Secret: secret})
 	}
