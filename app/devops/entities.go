@@ -68,6 +68,9 @@ type Branch struct {
 	LastCommitSHA string    `json:"lastCommit,omitempty"`
 	UpdatedAt     time.Time `json:"lastUpdated,omitzero"`
 	IssueKeys     []string  `json:"issueKeys,omitempty"`
+	// Deleted says the branch was deleted; the store keeps the row so links
+	// to it still explain where a commit came from.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // Reviewer is a pull request reviewer and their verdict.
@@ -177,6 +180,19 @@ type Incident struct {
 	Deployment *DeploymentKey `json:"deployment,omitempty"`
 	CommitSHA  string         `json:"commit,omitempty"`
 	IssueKeys  []string       `json:"issueKeys,omitempty"`
+}
+
+// Batch is what one delivery reports: the entities a parser found in it, in
+// Keyline's terms. The store records a batch in one transaction.
+type Batch struct {
+	Repository   *Repository
+	Push         *Push
+	Commits      []Commit
+	Branches     []Branch
+	PullRequests []PullRequest
+	Builds       []Build
+	Deployments  []Deployment
+	Incidents    []Incident
 }
 
 // MaxExcerptLen is the length, in bytes, to which Excerpt shortens text such

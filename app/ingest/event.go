@@ -33,6 +33,14 @@ type Event struct {
 	Incidents    []devops.Incident
 }
 
+// Batch returns the entities the event carries, for the store.
+func (e *Event) Batch() *devops.Batch {
+	return &devops.Batch{
+		Repository: e.Repository, Push: e.Push, Commits: e.Commits, Branches: e.Branches,
+		PullRequests: e.PullRequests, Builds: e.Builds, Deployments: e.Deployments, Incidents: e.Incidents,
+	}
+}
+
 // ErrMalformed wraps every parse failure: the delivery gets 400 and nothing is stored.
 var ErrMalformed = errors.New("malformed payload")
 

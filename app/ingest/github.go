@@ -410,8 +410,8 @@ func payloadIssueKeys(payload any) []string {
 	return out
 }
 
-// githubRefEvent records branch creation; deletions are ignored until the
-// store can mark branches deleted.
+// githubRefEvent records branch creation and deletion; tags are not branches
+// and are ignored.
 func githubRefEvent(event string, body []byte) (*Event, error) {
 	var p struct {
 		Ref        string       `json:"ref"`
@@ -421,8 +421,8 @@ func githubRefEvent(event string, body []byte) (*Event, error) {
 	if err := decode(body, &p); err != nil {
 		return nil, err
 	}
-	if p.RefType != "branch" || event == "delete" {
-		return ignored(event, "only branch creation is recorded"), nil
+	if p.RefType != "branch" {
+		return ignored(event, "only branches are recorded"), nil
 	}
 	repo, err := p.Repository.domain()
 	if err != nil {
@@ -433,7 +433,7 @@ func githubRefEvent(event string, body []byte) (*Event, error) {
 	}
 	return &Event{Name: event, Repository: repo, Branches: []devops.Branch{{
 		RepositoryID: repo.ID, Name: p.Ref, URL: strings.TrimSuffix(repo.URL, "/") + "/tree/" + p.Ref,
-		IssueKeys: devops.ExtractIssueKeys(p.Ref),
+		IssueKeys: devops.ExtractIssueKeys(p.Ref), Deleted: event == "delete",
 	}}}, nil
 }
 

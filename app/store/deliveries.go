@@ -104,7 +104,8 @@ var (
 
 // RecordDelivery adds a line to the delivery log of t's live source
 // sourceID, then drops lines beyond the newest MaxDeliveriesPerSource.
-// d.ReceivedAt zero means now; d.ID is ignored.
+// d.ReceivedAt zero means now; d.ID is ignored. RecordEvent is the way to
+// record an accepted delivery together with what it carried.
 //
 // Idempotency: an accepted or ignored delivery claims its DeliveryID for the
 // source. If the id was already claimed, nothing is written and ErrDuplicate
@@ -119,11 +120,21 @@ func (s *Store) RecordDelivery(ctx context.Context, t *tenant.Tenant, sourceID s
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: record delivery: %w", err)
 	}
+	if err := s.insertDelivery(s.db.WithContext(ctx), t, sourceID, d); err != nil {
+		return fmt.Errorf("store: record delivery: %w", err)
+	}
+	s.trimDeliveries(ctx, t, sourceID)
+	return nil
+}
+
+// insertDelivery writes one log line through db (a transaction, when the
+// line must commit or roll back with entity writes).
+func (s *Store) insertDelivery(db *gorm.DB, t *tenant.Tenant, sourceID string, d Delivery) error {
 	if !d.Outcome.Valid() {
-		return fmt.Errorf("store: record delivery: unknown outcome %q", d.Outcome)
+		return fmt.Errorf("unknown outcome %q", d.Outcome)
 	}
 	if d.Status < 100 || d.Status > 599 {
-		return fmt.Errorf("store: record delivery: status %d is not an HTTP status", d.Status)
+		return fmt.Errorf("status %d is not an HTTP status", d.Status)
 	}
 	at := d.ReceivedAt
 	if at.IsZero() {
@@ -133,7 +144,6 @@ func (s *Store) RecordDelivery(ctx context.Context, t *tenant.Tenant, sourceID s
 	if s.dialect == DialectSQLite {
 		q = insertDeliverySQLite
 	}
-	db := s.db.WithContext(ctx)
 	var id int64
 	err := queryRow(db, q,
 		cleanDeliveryID(d.DeliveryID), cleanText(d.Event, maxEventLen), string(d.Outcome), d.Status,
@@ -143,16 +153,19 @@ func (s *Store) RecordDelivery(ctx context.Context, t *tenant.Tenant, sourceID s
 	if errors.Is(err, sql.ErrNoRows) {
 		// Nothing inserted: either there is no live source, or the id was taken.
 		if err := s.sourceLive(db, t, sourceID); err != nil {
-			return fmt.Errorf("store: record delivery: %w", err)
+			return err
 		}
-		return fmt.Errorf("store: record delivery %q: %w", d.DeliveryID, ErrDuplicate)
+		return fmt.Errorf("delivery %q: %w", d.DeliveryID, ErrDuplicate)
 	}
-	if err != nil {
-		return fmt.Errorf("store: record delivery: %w", err)
-	}
-	// Trimming is housekeeping: if it fails the line is still recorded (the
-	// delivery must not be retried for it) and the next insert trims again.
-	err = db.Exec(`DELETE FROM deliveries
+	return err
+}
+
+// trimDeliveries drops a source's lines beyond the newest
+// MaxDeliveriesPerSource. It is housekeeping: if it fails the line is still
+// recorded (the delivery must not be retried for it) and the next insert
+// trims again.
+func (s *Store) trimDeliveries(ctx context.Context, t *tenant.Tenant, sourceID string) {
+	err := s.db.WithContext(ctx).Exec(`DELETE FROM deliveries
 		WHERE tenant_id = ? AND source_id = ? AND id <= (
 			SELECT id FROM deliveries WHERE tenant_id = ? AND source_id = ?
 			ORDER BY id DESC LIMIT 1 OFFSET ?)`,
@@ -161,7 +174,6 @@ func (s *Store) RecordDelivery(ctx context.Context, t *tenant.Tenant, sourceID s
 	if err != nil {
 		s.log.Warn("store: trim delivery log", "tenant", t.ID, "source", sourceID, "err", err)
 	}
-	return nil
 }
 
 // ListDeliveries returns up to limit lines of the delivery log of t's live

@@ -59,3 +59,78 @@ func (s *Store) CountIssueLinks(ctx context.Context, t *tenant.Tenant, issueKey 
 	}
 	return counts, nil
 }
+
+// addLinks links one entity to keys, keeping links it already has.
+func (w *batchWriter) addLinks(entityType, entityID string, keys []string) error {
+	rows := make([][]any, 0, len(keys))
+	at := w.s.ts(w.now)
+	for _, k := range keys {
+		rows = append(rows, []any{w.t.ID, k, entityType, entityID, at})
+	}
+	return w.insertRows(`INSERT INTO issue_links (tenant_id, issue_key, entity_type, entity_id, created_at)`,
+		`ON CONFLICT (tenant_id, issue_key, entity_type, entity_id) DO NOTHING`, rows)
+}
+
+// setLinks makes keys the whole set of issues one entity is linked to:
+// links to other keys are removed (a retitled pull request, a deployment
+// whose commit range shrank), and links that stay keep their creation time.
+func (w *batchWriter) setLinks(entityType, entityID string, keys []string) error {
+	q := `DELETE FROM issue_links WHERE tenant_id = ? AND entity_type = ? AND entity_id = ?`
+	args := []any{w.t.ID, entityType, entityID}
+	if len(keys) > 0 {
+		q += ` AND issue_key NOT IN (` + inList(len(keys)) + `)`
+		args = anys(args, keys)
+	}
+	if err := w.tx.Exec(q, args...).Error; err != nil {
+		return err
+	}
+	return w.addLinks(entityType, entityID, keys)
+}
+
+// Link is one issue link: an entity that refers to an issue key.
+type Link struct {
+	IssueKey   string
+	EntityType string
+	EntityID   string
+}
+
+// IssueLinks returns every entity t links to issueKey, ordered by type and id.
+func (s *Store) IssueLinks(ctx context.Context, t *tenant.Tenant, issueKey string) ([]Link, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: issue links: %w", err)
+	}
+	rows, err := s.db.WithContext(ctx).Raw(`SELECT issue_key, entity_type, entity_id FROM issue_links
+		WHERE tenant_id = ? AND issue_key = ?
+		ORDER BY entity_type, entity_id`, t.ID, issueKey).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("store: issue links: %w", err)
+	}
+	defer rows.Close()
+	out := []Link{}
+	for rows.Next() {
+		var l Link
+		if err := rows.Scan(&l.IssueKey, &l.EntityType, &l.EntityID); err != nil {
+			return nil, fmt.Errorf("store: issue links: %w", err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: issue links: %w", err)
+	}
+	return out, nil
+}
+
+// EntityLinks returns the issue keys t links one entity to, sorted.
+func (s *Store) EntityLinks(ctx context.Context, t *tenant.Tenant, entityType, entityID string) ([]string, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: entity links: %w", err)
+	}
+	var keys []string
+	err := s.db.WithContext(ctx).Raw(`SELECT issue_key FROM issue_links
+		WHERE tenant_id = ? AND entity_type = ? AND entity_id = ?
+		ORDER BY issue_key`, t.ID, entityType, entityID).Scan(&keys).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: entity links: %w", err)
+	}
+	return keys, nil
+}

@@ -1,0 +1,418 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/keyline/keyline/app/devops"
+	"github.com/keyline/keyline/app/tenant"
+)
+
+// Code entities: repositories, commits, pushes, branches and pull requests.
+
+// BranchID is the id under which a source's branch is stored and linked.
+func BranchID(sourceID, repositoryID, name string) string {
+	return entityID(sourceID, repositoryID, name)
+}
+
+// PullRequestID is the id under which a source's pull request is stored and linked.
+func PullRequestID(sourceID, repositoryID, providerID string) string {
+	return entityID(sourceID, repositoryID, providerID)
+}
+
+func (w *batchWriter) repository(r devops.Repository) error {
+	if r.ID == "" {
+		return errors.New("repository id is required")
+	}
+	return w.tx.Exec(`INSERT INTO repositories (tenant_id, source_id, id, name, url, default_branch, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, source_id, id) DO UPDATE SET
+			name = excluded.name, url = excluded.url,
+			default_branch = CASE WHEN excluded.default_branch <> '' THEN excluded.default_branch
+				ELSE repositories.default_branch END,
+			updated_at = excluded.updated_at
+		WHERE repositories.name <> excluded.name OR repositories.url <> excluded.url
+			OR (excluded.default_branch <> '' AND repositories.default_branch <> excluded.default_branch)`,
+		w.t.ID, w.src, cleanText(r.ID, maxIDLen), cleanText(r.Name, maxNameLen), cleanURL(r.URL),
+		cleanText(r.DefaultBranch, maxNameLen), w.s.ts(w.now)).Error
+}
+
+// commits records commits and links them to the keys in their messages. A
+// commit already known keeps its row: a hash names fixed content.
+func (w *batchWriter) commits(cs []devops.Commit) error {
+	rows := make([][]any, 0, len(cs))
+	var links [][]any
+	at := w.s.ts(w.now)
+	for _, c := range cs {
+		sha := cleanSHA(c.SHA)
+		if sha == "" {
+			continue
+		}
+		keys := cleanKeys(c.IssueKeys)
+		rows = append(rows, []any{w.t.ID, sha, w.src, cleanText(c.RepositoryID, maxIDLen),
+			cleanMessage(c.Message, maxMessageLen), cleanText(c.Author.Name, maxNameLen),
+			cleanText(c.Author.Email, maxNameLen), cleanText(c.Author.Username, maxNameLen),
+			w.s.optTime(c.AuthoredAt), cleanURL(c.URL), c.Merge, keysText(keys), at})
+		for _, k := range keys {
+			links = append(links, []any{w.t.ID, k, EntityCommit, sha, at})
+		}
+	}
+	err := w.insertRows(`INSERT INTO commits (tenant_id, sha, source_id, repository_id, message,
+			author_name, author_email, author_username, authored_at, url, merge, issue_keys, first_seen_at)`,
+		`ON CONFLICT (tenant_id, sha) DO NOTHING`, rows)
+	if err != nil {
+		return err
+	}
+	return w.insertRows(`INSERT INTO issue_links (tenant_id, issue_key, entity_type, entity_id, created_at)`,
+		`ON CONFLICT (tenant_id, issue_key, entity_type, entity_id) DO NOTHING`, links)
+}
+
+// push records a push and the commit order it reveals: each listed commit
+// follows the one before it, and the first follows the push's "before" —
+// unless the push created the ref or was forced, when the first commit's
+// predecessor is not known. A truncated push (the provider listed only its
+// newest commits) still ties its first listed commit to "before", as a gap
+// edge: the range walk then finds the right end but knows it missed commits.
+func (w *batchWriter) push(p devops.Push) error {
+	repo := cleanText(p.RepositoryID, maxIDLen)
+	ref := cleanText(p.Ref, maxRefLen)
+	after := cleanSHA(p.After)
+	if after == "" {
+		return errors.New("push has no valid after hash")
+	}
+	before := cleanSHA(p.Before)
+	var shas []string
+	for _, sha := range p.CommitSHAs {
+		if sha = cleanSHA(sha); sha != "" {
+			shas = append(shas, sha)
+		}
+	}
+	var edges [][]any
+	for i, sha := range shas {
+		switch {
+		case i > 0:
+			edges = append(edges, []any{w.t.ID, sha, shas[i-1], false})
+		case before != "" && !p.Created && !p.Forced && before != sha:
+			edges = append(edges, []any{w.t.ID, sha, before, p.Truncated})
+		}
+	}
+	err := w.insertRows(`INSERT INTO commit_parents (tenant_id, sha, parent_sha, gap)`,
+		`ON CONFLICT (tenant_id, sha, parent_sha) DO NOTHING`, edges)
+	if err != nil {
+		return err
+	}
+	total := max(p.TotalCommits, len(shas))
+	pushedAt := p.PushedAt
+	if pushedAt.IsZero() {
+		pushedAt = w.now
+	}
+	err = w.tx.Exec(`INSERT INTO pushes (tenant_id, source_id, repository_id, ref, before_sha, after_sha,
+			commit_count, total_commits, truncated, forced, created, deleted, pushed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, source_id, repository_id, ref, before_sha, after_sha) DO NOTHING`,
+		w.t.ID, w.src, repo, ref, before, after, len(shas), total, p.Truncated || total > len(shas),
+		p.Forced, p.Created, p.Deleted, w.s.ts(pushedAt)).Error
+	if err != nil {
+		return err
+	}
+	if name, ok := devops.BranchOfRef(p.Ref); ok && p.Deleted {
+		return w.tx.Exec(`UPDATE branches SET deleted = ?, updated_at = ?
+			WHERE tenant_id = ? AND id = ? AND updated_at <= ?`,
+			true, w.s.ts(w.now), w.t.ID, BranchID(w.src, repo, name), w.s.ts(w.now)).Error
+	}
+	return nil
+}
+
+// branch records a branch; the newest report wins, by arrival.
+func (w *batchWriter) branch(b devops.Branch) error {
+	name := cleanText(b.Name, maxRefLen)
+	if name == "" {
+		return errors.New("branch name is required")
+	}
+	repo := cleanText(b.RepositoryID, maxIDLen)
+	id := BranchID(w.src, repo, name)
+	keys := cleanKeys(b.IssueKeys)
+	at := b.UpdatedAt
+	if at.IsZero() {
+		at = w.now
+	}
+	err := w.tx.Exec(`INSERT INTO branches (tenant_id, id, source_id, repository_id, name, url,
+			last_commit_sha, issue_keys, deleted, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, id) DO UPDATE SET
+			url = CASE WHEN excluded.url <> '' THEN excluded.url ELSE branches.url END,
+			last_commit_sha = CASE WHEN excluded.last_commit_sha <> '' THEN excluded.last_commit_sha
+				ELSE branches.last_commit_sha END,
+			issue_keys = excluded.issue_keys, deleted = excluded.deleted, updated_at = excluded.updated_at
+		WHERE branches.updated_at <= excluded.updated_at`,
+		w.t.ID, id, w.src, repo, name, cleanURL(b.URL), cleanSHA(b.LastCommitSHA), keysText(keys),
+		b.Deleted, w.s.ts(at)).Error
+	if err != nil {
+		return err
+	}
+	return w.addLinks(EntityBranch, id, keys)
+}
+
+// prColumns is the select list scanPullRequest reads.
+const prColumns = `repository_id, provider_id, number, title, body_excerpt, state, source_branch,
+	destination_branch, author_name, author_email, author_username, reviewers, url, merge_commit_sha,
+	issue_keys, created_at, merged_at, closed_at, updated_at`
+
+func scanPullRequest(r rowScanner) (*devops.PullRequest, error) {
+	var (
+		pr                               devops.PullRequest
+		state, reviewers, keys           string
+		created, merged, closed, updated sql.NullTime
+	)
+	err := r.Scan(&pr.RepositoryID, &pr.ID, &pr.Number, &pr.Title, &pr.BodyExcerpt, &state, &pr.SourceBranch,
+		&pr.DestinationBranch, &pr.Author.Name, &pr.Author.Email, &pr.Author.Username, &reviewers, &pr.URL,
+		&pr.MergeCommitSHA, &keys, &created, &merged, &closed, &updated)
+	if err != nil {
+		return nil, err
+	}
+	pr.State = devops.PullRequestState(state)
+	if err := json.Unmarshal([]byte(reviewers), &pr.Reviewers); err != nil {
+		return nil, fmt.Errorf("reviewers of pull request %s: %w", pr.ID, err)
+	}
+	pr.IssueKeys = textKeys(keys)
+	pr.CreatedAt, pr.MergedAt, pr.ClosedAt, pr.UpdatedAt = nullTime(created), nullTime(merged), nullTime(closed), nullTime(updated)
+	return &pr, nil
+}
+
+// cleanPullRequest bounds what a delivery says of a pull request.
+func cleanPullRequest(pr devops.PullRequest) devops.PullRequest {
+	pr.RepositoryID = cleanText(pr.RepositoryID, maxIDLen)
+	pr.ID = cleanText(pr.ID, maxIDLen)
+	pr.Title = cleanText(pr.Title, maxTitleLen)
+	pr.BodyExcerpt = cleanMessage(pr.BodyExcerpt, devops.MaxExcerptLen)
+	pr.SourceBranch = cleanText(pr.SourceBranch, maxRefLen)
+	pr.DestinationBranch = cleanText(pr.DestinationBranch, maxRefLen)
+	pr.Author = cleanPerson(pr.Author)
+	pr.URL = cleanURL(pr.URL)
+	pr.MergeCommitSHA = cleanSHA(pr.MergeCommitSHA)
+	pr.IssueKeys = cleanKeys(pr.IssueKeys)
+	var reviewers []devops.Reviewer
+	for _, r := range pr.Reviewers {
+		r.Person = cleanPerson(r.Person)
+		if reviewerKey(r) != "" && r.Approval.Valid() && len(reviewers) < maxReviewers {
+			reviewers = append(reviewers, r)
+		}
+	}
+	pr.Reviewers = reviewers
+	return pr
+}
+
+// maxReviewers bounds the reviewers kept per pull request.
+const maxReviewers = 100
+
+func cleanPerson(p devops.Person) devops.Person {
+	return devops.Person{Name: cleanText(p.Name, maxNameLen), Email: cleanText(p.Email, maxNameLen),
+		Username: cleanText(p.Username, maxNameLen)}
+}
+
+// reviewerKey identifies a reviewer across events, which name them in
+// different ways (a review event has the username, a reviewers list may
+// have only a display name).
+func reviewerKey(r devops.Reviewer) string {
+	for _, s := range []string{r.Username, r.Email, r.Name} {
+		if s != "" {
+			return strings.ToLower(s)
+		}
+	}
+	return ""
+}
+
+// mergePullRequest combines the stored pull request with a newly delivered
+// version. The newer event (devops.Advance) decides state and text; blanks
+// in it keep what was known; reviewers' verdicts from the newer event
+// replace older ones, and an older event can only add reviewers not yet
+// known.
+func mergePullRequest(cur, next devops.PullRequest) devops.PullRequest {
+	newer := devops.Advance(cur.State, cur.UpdatedAt, next.State, next.UpdatedAt)
+	out := cur
+	if newer {
+		out = next
+		out.BodyExcerpt = firstSet(next.BodyExcerpt, cur.BodyExcerpt)
+		out.URL = firstSet(next.URL, cur.URL)
+		out.MergeCommitSHA = firstSet(next.MergeCommitSHA, cur.MergeCommitSHA)
+		if next.Author == (devops.Person{}) {
+			out.Author = cur.Author
+		}
+		if next.MergedAt.IsZero() {
+			out.MergedAt = cur.MergedAt
+		}
+		if len(next.IssueKeys) == 0 && next.Title == "" {
+			out.IssueKeys = cur.IssueKeys
+		}
+	}
+	out.CreatedAt = earlierOf(cur.CreatedAt, next.CreatedAt)
+	out.UpdatedAt = laterOf(cur.UpdatedAt, next.UpdatedAt)
+	byKey := map[string]int{}
+	out.Reviewers = append([]devops.Reviewer(nil), cur.Reviewers...)
+	for i, r := range out.Reviewers {
+		byKey[reviewerKey(r)] = i
+	}
+	for _, r := range next.Reviewers {
+		i, known := byKey[reviewerKey(r)]
+		switch {
+		case !known && len(out.Reviewers) < maxReviewers:
+			byKey[reviewerKey(r)] = len(out.Reviewers)
+			out.Reviewers = append(out.Reviewers, r)
+		case known && newer:
+			out.Reviewers[i] = r
+		}
+	}
+	return out
+}
+
+func firstSet(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (w *batchWriter) pullRequest(in devops.PullRequest) error {
+	next := cleanPullRequest(in)
+	if next.ID == "" || !next.State.Valid() {
+		return errors.New("pull request id and a valid state are required")
+	}
+	id := PullRequestID(w.src, next.RepositoryID, next.ID)
+	if next.UpdatedAt.IsZero() {
+		next.UpdatedAt = w.now
+	}
+	reviewers, err := json.Marshal(nonNil(next.Reviewers))
+	if err != nil {
+		return err
+	}
+	inserted, err := w.insertIfAbsent(`INSERT INTO pull_requests (tenant_id, id, source_id, `+prColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, id) DO NOTHING`,
+		w.prArgs(id, next, reviewers)...)
+	if err != nil {
+		return err
+	}
+	pr := next
+	if !inserted {
+		cur, err := scanPullRequest(queryRow(w.tx, `SELECT `+prColumns+` FROM pull_requests
+			WHERE tenant_id = ? AND id = ?`+w.forUpdate(), w.t.ID, id))
+		if err != nil {
+			return err
+		}
+		pr = mergePullRequest(*cur, next)
+		if reviewers, err = json.Marshal(nonNil(pr.Reviewers)); err != nil {
+			return err
+		}
+		args := w.prArgs(id, pr, reviewers)[3:]
+		err = w.tx.Exec(`UPDATE pull_requests SET (`+prColumns+`) =
+			(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			WHERE tenant_id = ? AND id = ?`, append(args, w.t.ID, id)...).Error
+		if err != nil {
+			return err
+		}
+	}
+	if err := w.setLinks(EntityPullRequest, id, pr.IssueKeys); err != nil {
+		return err
+	}
+	if pr.State == devops.PullRequestMerged && pr.MergeCommitSHA != "" && len(pr.IssueKeys) > 0 {
+		// Deployments that already shipped the merge commit now reach the
+		// pull request's issues too.
+		var deployments []string
+		err := w.tx.Raw(`SELECT DISTINCT deployment_id FROM deployment_commits
+			WHERE tenant_id = ? AND sha = ? LIMIT ?`, w.t.ID, pr.MergeCommitSHA, maxRelinks).Scan(&deployments).Error
+		if err != nil {
+			return err
+		}
+		for _, d := range deployments {
+			if err := w.addLinks(EntityDeployment, d, pr.IssueKeys); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *batchWriter) prArgs(id string, pr devops.PullRequest, reviewers []byte) []any {
+	return []any{w.t.ID, id, w.src, pr.RepositoryID, pr.ID, pr.Number, pr.Title, pr.BodyExcerpt, string(pr.State),
+		pr.SourceBranch, pr.DestinationBranch, pr.Author.Name, pr.Author.Email, pr.Author.Username,
+		string(reviewers), pr.URL, pr.MergeCommitSHA, keysText(pr.IssueKeys), w.s.optTime(pr.CreatedAt),
+		w.s.optTime(pr.MergedAt), w.s.optTime(pr.ClosedAt), w.s.optTime(pr.UpdatedAt)}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// PullRequest returns t's pull request id (see PullRequestID), or an error
+// wrapping ErrNotFound.
+func (s *Store) PullRequest(ctx context.Context, t *tenant.Tenant, id string) (*devops.PullRequest, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: pull request: %w", err)
+	}
+	pr, err := scanPullRequest(queryRow(s.db.WithContext(ctx), `SELECT `+prColumns+` FROM pull_requests
+		WHERE tenant_id = ? AND id = ?`, t.ID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: pull request: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: pull request: %w", err)
+	}
+	return pr, nil
+}
+
+// Commit returns t's commit sha, or an error wrapping ErrNotFound.
+func (s *Store) Commit(ctx context.Context, t *tenant.Tenant, sha string) (*devops.Commit, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	var (
+		c    devops.Commit
+		keys string
+		at   sql.NullTime
+	)
+	err := queryRow(s.db.WithContext(ctx), `SELECT sha, repository_id, message, author_name, author_email,
+			author_username, authored_at, url, merge, issue_keys
+		FROM commits WHERE tenant_id = ? AND sha = ?`, t.ID, sha,
+	).Scan(&c.SHA, &c.RepositoryID, &c.Message, &c.Author.Name, &c.Author.Email, &c.Author.Username,
+		&at, &c.URL, &c.Merge, &keys)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: commit: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	c.AuthoredAt = nullTime(at)
+	c.IssueKeys = textKeys(keys)
+	return &c, nil
+}
+
+// Branch returns t's branch id (see BranchID), or an error wrapping ErrNotFound.
+func (s *Store) Branch(ctx context.Context, t *tenant.Tenant, id string) (*devops.Branch, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: branch: %w", err)
+	}
+	var (
+		b    devops.Branch
+		keys string
+	)
+	err := queryRow(s.db.WithContext(ctx), `SELECT repository_id, name, url, last_commit_sha, issue_keys,
+			deleted, updated_at
+		FROM branches WHERE tenant_id = ? AND id = ?`, t.ID, id,
+	).Scan(&b.RepositoryID, &b.Name, &b.URL, &b.LastCommitSHA, &keys, &b.Deleted, &b.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: branch: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: branch: %w", err)
+	}
+	b.UpdatedAt = fromDB(b.UpdatedAt)
+	b.IssueKeys = textKeys(keys)
+	return &b, nil
+}

@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/keyline/keyline/app/devops"
+	"github.com/keyline/keyline/app/tenant"
+)
+
+// Entity types, as issue_links names them.
+const (
+	EntityCommit      = "commit"
+	EntityBranch      = "branch"
+	EntityPullRequest = "pullrequest"
+	EntityBuild       = "build"
+	EntityDeployment  = "deployment"
+	EntityIncident    = "incident"
+)
+
+// RecordEvent records one verified delivery of t's live source sourceID: its
+// delivery-log line d and, for an accepted delivery, the entities b carries
+// with their issue links. Both are written in one transaction, so when
+// RecordEvent returns nil everything is committed, and when it returns an
+// error nothing is (the sender should retry).
+//
+// d.Outcome must be DeliveryAccepted or DeliveryIgnored (b is then ignored):
+// both claim d.DeliveryID, and a delivery whose id was already claimed
+// writes nothing and returns ErrDuplicate. A missing or deleted source gives
+// ErrNotFound.
+//
+// Entities never move backwards: each state change goes through
+// devops.Advance, so a late or repeated event leaves a newer one in place.
+func (s *Store) RecordEvent(ctx context.Context, t *tenant.Tenant, sourceID string, d Delivery, b *devops.Batch) error {
+	if err := checkTenant(t); err != nil {
+		return fmt.Errorf("store: record event: %w", err)
+	}
+	if !d.Outcome.claims() {
+		return fmt.Errorf("store: record event: outcome %q is not accepted or ignored", d.Outcome)
+	}
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = s.now()
+	}
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.insertDelivery(tx, t, sourceID, d); err != nil {
+			return err
+		}
+		if d.Outcome != DeliveryAccepted || b == nil {
+			return nil
+		}
+		w := &batchWriter{s: s, tx: tx, t: t, src: sourceID, now: normTime(d.ReceivedAt)}
+		return w.write(b)
+	})
+	if err != nil {
+		return fmt.Errorf("store: record event: %w", err)
+	}
+	s.trimDeliveries(ctx, t, sourceID)
+	return nil
+}
+
+// batchWriter writes one delivery's entities inside its transaction.
+type batchWriter struct {
+	s   *Store
+	tx  *gorm.DB
+	t   *tenant.Tenant
+	src string
+	now time.Time // when the delivery arrived: the time of facts with none of their own
+}
+
+func (w *batchWriter) write(b *devops.Batch) error {
+	if b.Repository != nil {
+		if err := w.repository(*b.Repository); err != nil {
+			return fmt.Errorf("repository: %w", err)
+		}
+	}
+	if err := w.commits(b.Commits); err != nil {
+		return fmt.Errorf("commits: %w", err)
+	}
+	if b.Push != nil {
+		if err := w.push(*b.Push); err != nil {
+			return fmt.Errorf("push: %w", err)
+		}
+	}
+	for _, br := range b.Branches {
+		if err := w.branch(br); err != nil {
+			return fmt.Errorf("branch: %w", err)
+		}
+	}
+	for _, pr := range b.PullRequests {
+		if err := w.pullRequest(pr); err != nil {
+			return fmt.Errorf("pull request: %w", err)
+		}
+	}
+	for _, bd := range b.Builds {
+		if err := w.build(bd); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	}
+	for _, d := range b.Deployments {
+		if err := w.deployment(d); err != nil {
+			return fmt.Errorf("deployment: %w", err)
+		}
+	}
+	for _, in := range b.Incidents {
+		if err := w.incident(in); err != nil {
+			return fmt.Errorf("incident: %w", err)
+		}
+	}
+	if len(b.Commits) > 0 {
+		// Commits that arrive after the deployment that shipped them (the
+		// push webhook is often slower than the deploy job) complete its range.
+		shas := make([]string, 0, len(b.Commits))
+		for _, c := range b.Commits {
+			if sha := cleanSHA(c.SHA); sha != "" {
+				shas = append(shas, sha)
+			}
+		}
+		if err := w.relinkDeploymentsOf(shas); err != nil {
+			return fmt.Errorf("relink deployments: %w", err)
+		}
+	}
+	return nil
+}
+
+// forUpdate locks the row a read-modify-write reads, on PostgreSQL. SQLite
+// has no row locks and needs none: its transactions take the write lock at
+// BEGIN (see the DSN), so they never interleave.
+func (w *batchWriter) forUpdate() string {
+	if w.s.dialect == DialectPostgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// insertIfAbsent runs an INSERT ... ON CONFLICT DO NOTHING and reports
+// whether it inserted. When it did not, the caller reads the existing row
+// with forUpdate and merges: on PostgreSQL the INSERT waited for any
+// concurrent writer of the same row, so the read sees its result.
+func (w *batchWriter) insertIfAbsent(q string, args ...any) (bool, error) {
+	res := w.tx.Exec(q, args...)
+	if res.Error != nil {
+		return false, res.Error
+	}
+	return res.RowsAffected > 0, nil
+}
+
+// maxBindArgs keeps multi-row statements under both engines' limits on bind
+// parameters (SQLite's is 32766, PostgreSQL's 65535).
+const maxBindArgs = 30000
+
+// insertRows runs "head VALUES (...), (...) tail" for rows, each of the same
+// width, in as few statements as the bind limit allows.
+func (w *batchWriter) insertRows(head, tail string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	width := len(rows[0])
+	per := max(1, maxBindArgs/width)
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
+		var sb strings.Builder
+		sb.WriteString(head)
+		sb.WriteString(" VALUES ")
+		args := make([]any, 0, len(chunk)*width)
+		for i, r := range chunk {
+			if len(r) != width {
+				return errors.New("insert rows: rows of different widths")
+			}
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(tuple)
+			args = append(args, r...)
+		}
+		sb.WriteString(" ")
+		sb.WriteString(tail)
+		if err := w.tx.Exec(sb.String(), args...).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunks splits a list for IN (...) clauses.
+func chunks(list []string, n int) [][]string {
+	var out [][]string
+	for len(list) > n {
+		out = append(out, list[:n])
+		list = list[n:]
+	}
+	if len(list) > 0 {
+		out = append(out, list)
+	}
+	return out
+}
+
+// inList is "?, ?, ?" for n values.
+func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// anys converts strings to bind arguments.
+func anys(prefix []any, list []string) []any {
+	out := append(make([]any, 0, len(prefix)+len(list)), prefix...)
+	for _, s := range list {
+		out = append(out, s)
+	}
+	return out
+}
+
+// maxInList bounds the values of one IN (...) clause.
+const maxInList = 500
