@@ -49,6 +49,8 @@ func (s *Store) DumpTenant(ctx context.Context, id int64) ([]string, error) {
 		`SELECT * FROM issue_links WHERE tenant_id = ? ORDER BY issue_key, entity_type, entity_id`,
 		`SELECT * FROM sources WHERE tenant_id = ? ORDER BY id`,
 		`SELECT * FROM deliveries WHERE tenant_id = ? ORDER BY source_id, id`,
+		`SELECT * FROM jira_transitions WHERE tenant_id = ? ORDER BY issue_id, transitioned_at, from_status, to_status`,
+		`SELECT * FROM jira_webhook_claims WHERE tenant_id = ? ORDER BY webhook_id`,
 	} {
 		rows, err := s.db.WithContext(ctx).Raw(q, id).Rows()
 		if err != nil {

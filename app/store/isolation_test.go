@@ -66,6 +66,26 @@ func TestCrossTenantIsolation(t *testing.T) {
 		{"AddIssueLink same link", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
 			must(t, s.AddIssueLink(ctx, a, "KL-1", "branch", "b-shared"))
 		}},
+		{"ApplyJiraIssueEvent same issue and webhook id", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			ev := withID(event(2, move("A status", "Done", "done", 2)), "wh-shared")
+			if err := s.ApplyJiraIssueEvent(ctx, a, ev); err != nil {
+				t.Errorf("B's claim of the webhook id blocked A: %v", err)
+			}
+		}},
+		{"ApplyJiraIssueEvent delete same id", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			must(t, s.ApplyJiraIssueEvent(ctx, a, store.JiraIssueEvent{DeliveryID: "wh-del", Deleted: true,
+				Issue: store.JiraIssue{IssueID: "10001", IssueKey: "KL-1", UpdatedAt: later}}))
+		}},
+		{"JiraIssueTransitions", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			if got := describe(mustTransitions(t, s, a, "10001")); !slices.Equal(got, []string{"1:To Do>A status/indeterminate"}) {
+				t.Errorf("JiraIssueTransitions = %q, want A's only", got)
+			}
+		}},
+		{"JiraIssueTransitions id only B has", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			if got := mustTransitions(t, s, a, "10009"); len(got) != 0 {
+				t.Errorf("JiraIssueTransitions = %+v, want none", got)
+			}
+		}},
 		{"SetEnabled", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
 			must(t, s.SetEnabled(ctx, a, false))
 		}},
@@ -107,6 +127,9 @@ func TestCrossTenantIsolation(t *testing.T) {
 				seed(t, s, b, "B's issue", [][2]string{{"commit", "c1"}, {"commit", "c2"}, {"branch", "b-shared"}})
 				must(t, s.UpsertJiraIssue(ctx, b, issue("10009", "KL-9", oddTime)))
 				must(t, s.AddIssueLink(ctx, b, "KL-9", "commit", "c9"))
+				seedTransition(t, s, a, "A's issue", "10001", "A status", "")
+				seedTransition(t, s, b, "B's issue", "10001", "B status", "wh-shared")
+				seedTransition(t, s, b, "B's issue", "10009", "B status", "wh-b")
 
 				before, err := s.DumpTenant(ctx, b.ID)
 				must(t, err)
@@ -135,6 +158,18 @@ func seed(t *testing.T, s *store.Store, tn *tenant.Tenant, summary string, links
 	for _, l := range links {
 		must(t, s.AddIssueLink(ctx, tn, "KL-1", l[0], l[1]))
 	}
+}
+
+// seedTransition moves tn's issue id (KL-1 or KL-9) from To Do to status at
+// at(1), claiming webhook id wh unless it is "".
+func seedTransition(t *testing.T, s *store.Store, tn *tenant.Tenant, summary, id, status, wh string) {
+	t.Helper()
+	ev := withID(event(1, move("To Do", status, "indeterminate", 1)), wh)
+	ev.Issue.IssueID, ev.Issue.Summary = id, summary
+	if id == "10009" {
+		ev.Issue.IssueKey = "KL-9"
+	}
+	must(t, s.ApplyJiraIssueEvent(context.Background(), tn, ev))
 }
 
 func must(t *testing.T, err error) {

@@ -21,6 +21,14 @@ type JiraIssue struct {
 	StatusName     string
 	StatusCategory string    // "new", "indeterminate" or "done"
 	UpdatedAt      time.Time // Jira's "updated" time of this version
+	// StartedAt is when the issue first entered category indeterminate or
+	// done, whichever came first; zero when no recorded transition says.
+	// Read-only: derived from the recorded transitions.
+	StartedAt time.Time
+	// DoneAt is when the issue last entered category done from another
+	// category, zero while it is not done or no recorded transition says.
+	// Read-only: derived from the recorded transitions.
+	DoneAt time.Time
 }
 
 // The WHERE on DO UPDATE drops stale events: webhooks can arrive out of
@@ -47,14 +55,17 @@ func (s *Store) UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is JiraIs
 	if is.IssueID == "" || is.IssueKey == "" {
 		return errors.New("store: upsert jira issue: issue id and key are required")
 	}
-	err := s.db.WithContext(ctx).Exec(upsertJiraIssueSQL,
-		t.ID, is.IssueID, is.IssueKey, is.ProjectKey,
-		is.Summary, is.StatusName, is.StatusCategory, s.ts(is.UpdatedAt),
-	).Error
-	if err != nil {
+	if err := s.upsertJiraIssue(s.db.WithContext(ctx), t, is); err != nil {
 		return fmt.Errorf("store: upsert jira issue: %w", err)
 	}
 	return nil
+}
+
+func (s *Store) upsertJiraIssue(db *gorm.DB, t *tenant.Tenant, is JiraIssue) error {
+	return db.Exec(upsertJiraIssueSQL,
+		t.ID, is.IssueID, is.IssueKey, is.ProjectKey,
+		is.Summary, is.StatusName, is.StatusCategory, s.ts(is.UpdatedAt),
+	).Error
 }
 
 // DeleteJiraIssue marks an issue of t deleted at at and removes the links
@@ -64,28 +75,31 @@ func (s *Store) DeleteJiraIssue(ctx context.Context, t *tenant.Tenant, issueID s
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: delete jira issue: %w", err)
 	}
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		var key string
-		err := queryRow(tx, `UPDATE jira_issues SET deleted_at = ?
-			WHERE tenant_id = ? AND issue_id = ? AND deleted_at IS NULL
-			RETURNING issue_key`,
-			s.ts(at), t.ID, issueID).Scan(&key)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return tx.Exec(`DELETE FROM issue_links
-			WHERE tenant_id = ? AND issue_key = ?
-				AND NOT EXISTS (SELECT 1 FROM jira_issues
-					WHERE tenant_id = ? AND issue_key = ? AND deleted_at IS NULL)`,
-			t.ID, key, t.ID, key).Error
-	})
+	err := s.tx(ctx, func(tx *gorm.DB) error { return s.deleteJiraIssue(tx, t, issueID, at) })
 	if err != nil {
 		return fmt.Errorf("store: delete jira issue: %w", err)
 	}
 	return nil
+}
+
+// deleteJiraIssue is DeleteJiraIssue inside the caller's transaction.
+func (s *Store) deleteJiraIssue(tx *gorm.DB, t *tenant.Tenant, issueID string, at time.Time) error {
+	var key string
+	err := queryRow(tx, `UPDATE jira_issues SET deleted_at = ?
+		WHERE tenant_id = ? AND issue_id = ? AND deleted_at IS NULL
+		RETURNING issue_key`,
+		s.ts(at), t.ID, issueID).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return tx.Exec(`DELETE FROM issue_links
+		WHERE tenant_id = ? AND issue_key = ?
+			AND NOT EXISTS (SELECT 1 FROM jira_issues
+				WHERE tenant_id = ? AND issue_key = ? AND deleted_at IS NULL)`,
+		t.ID, key, t.ID, key).Error
 }
 
 // JiraIssueByKey returns the live issue of t with the given key, or an error
@@ -95,15 +109,18 @@ func (s *Store) JiraIssueByKey(ctx context.Context, t *tenant.Tenant, key string
 	if err := checkTenant(t); err != nil {
 		return nil, fmt.Errorf("store: jira issue by key: %w", err)
 	}
-	var is JiraIssue
+	var (
+		is            JiraIssue
+		started, done sql.NullTime
+	)
 	err := queryRow(s.db.WithContext(ctx), `SELECT issue_id, issue_key, project_key, summary,
-			status_name, status_category, updated_at
+			status_name, status_category, updated_at, started_at, done_at
 		FROM jira_issues
 		WHERE tenant_id = ? AND issue_key = ? AND deleted_at IS NULL
 		ORDER BY updated_at DESC LIMIT 1`,
 		t.ID, key,
 	).Scan(&is.IssueID, &is.IssueKey, &is.ProjectKey, &is.Summary,
-		&is.StatusName, &is.StatusCategory, &is.UpdatedAt)
+		&is.StatusName, &is.StatusCategory, &is.UpdatedAt, &started, &done)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: jira issue by key: %w", ErrNotFound)
 	}
@@ -111,6 +128,12 @@ func (s *Store) JiraIssueByKey(ctx context.Context, t *tenant.Tenant, key string
 		return nil, fmt.Errorf("store: jira issue by key: %w", err)
 	}
 	is.UpdatedAt = fromDB(is.UpdatedAt)
+	if started.Valid {
+		is.StartedAt = fromDB(started.Time)
+	}
+	if done.Valid {
+		is.DoneAt = fromDB(done.Time)
+	}
 	return &is, nil
 }
 

@@ -29,6 +29,7 @@ type Store interface {
 	TenantsOnHost(ctx context.Context, t *tenant.Tenant, productType string) ([]tenant.Tenant, error)
 	UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is store.JiraIssue) error
 	DeleteJiraIssue(ctx context.Context, t *tenant.Tenant, issueID string, at time.Time) error
+	ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev store.JiraIssueEvent) error
 	JiraIssueByKey(ctx context.Context, t *tenant.Tenant, key string) (*store.JiraIssue, error)
 	CountJiraIssues(ctx context.Context, t *tenant.Tenant, projectKey string) (int, error)
 	CountIssueLinks(ctx context.Context, t *tenant.Tenant, issueKey string) (map[string]int, error)
