@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/keyline/keyline/app/connect"
+	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
 	"github.com/keyline/keyline/descriptor"
@@ -92,6 +93,7 @@ func newHarness(t *testing.T, st *store.Store) *harness {
 		Installs:      connect.NewInstallVerifier(fetcher, []string{".atlassian.net", ".jira.com"}),
 		Descriptors:   renderer,
 		Jira:          h.jira,
+		Receiver:      ingest.NewReceiver(st, nil),
 		BaseURL:       testBase,
 		AppKeyPrefix:  testPrefix,
 		AllowedHosts:  []string{".atlassian.net", ".jira.com"},

@@ -14,12 +14,12 @@ import (
 
 // linkKinds orders and labels the entity kinds shown for an issue.
 var linkKinds = []struct{ kind, one, many string }{
-	{"branch", "branch", "branches"},
-	{"commit", "commit", "commits"},
-	{"pull_request", "pull request", "pull requests"},
-	{"build", "build", "builds"},
-	{"deployment", "deployment", "deployments"},
-	{"incident", "incident", "incidents"},
+	{store.EntityBranch, "branch", "branches"},
+	{store.EntityCommit, "commit", "commits"},
+	{store.EntityPullRequest, "pull request", "pull requests"},
+	{store.EntityBuild, "build", "builds"},
+	{store.EntityDeployment, "deployment", "deployments"},
+	{store.EntityIncident, "incident", "incidents"},
 }
 
 // issueView loads what the panel and the summary show for the issue named in

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -29,11 +30,16 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			req, res := c.Request(), c.Response()
+			path := req.URL.Path
+			if strings.HasPrefix(c.Path(), "/ingest/") {
+				// A webhook URL's token is its credential: log the route only.
+				path = c.Path()
+			}
 			attrs := []slog.Attr{
 				slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
 				slog.String("method", req.Method),
 				slog.String("route", c.Path()),
-				slog.String("path", req.URL.Path),
+				slog.String("path", path),
 				slog.Int("status", res.Status),
 				slog.Int64("bytes", res.Size),
 				slog.Duration("latency", time.Since(start)),

@@ -3,6 +3,7 @@ package web
 import (
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -22,7 +23,11 @@ func (s *Server) routes() *echo.Echo {
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}),
 		s.logRequests(),
 		s.recoverPanics(),
-		middleware.BodyLimit(maxBody),
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+			Limit: maxBody,
+			// Deliveries have their own, larger limit, answered by the receiver.
+			Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/ingest/") },
+		}),
 		s.securityHeaders,
 	)
 
@@ -31,6 +36,8 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/readyz", s.showReadiness)
 	assets := s.staticHandler()
 	e.GET("/static/*", assets)
+	e.POST("/ingest/:token", s.receiveDelivery)
+	e.POST("/ingest/:token/:entity", s.receiveDelivery)
 
 	for _, a := range []app{s.jira, s.confluence} {
 		g := e.Group(a.basePath)

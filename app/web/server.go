@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyline/keyline/app/connect"
+	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
 	"github.com/keyline/keyline/descriptor"
@@ -64,6 +65,8 @@ type Deps struct {
 	Installs    *connect.InstallVerifier
 	Descriptors *descriptor.Renderer
 	Jira        JiraAPI
+	// Receiver verifies, parses and stores webhook deliveries.
+	Receiver *ingest.Receiver
 	// BaseURL is Keyline's public base URL without a trailing slash.
 	BaseURL      string
 	AppKeyPrefix string
@@ -101,7 +104,7 @@ type Server struct {
 // New builds the server and registers every route.
 func New(deps Deps) (*Server, error) {
 	if deps.Logger == nil || deps.Store == nil || deps.Tenants == nil || deps.Verifier == nil ||
-		deps.Installs == nil || deps.Descriptors == nil || deps.Jira == nil {
+		deps.Installs == nil || deps.Descriptors == nil || deps.Jira == nil || deps.Receiver == nil {
 		return nil, fmt.Errorf("web: missing dependency")
 	}
 	if deps.Now == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyline/keyline/app/config"
 	"github.com/keyline/keyline/app/connect"
+	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/jira"
 	"github.com/keyline/keyline/app/secret"
 	"github.com/keyline/keyline/app/store"
@@ -107,6 +108,7 @@ func newApplication(ctx context.Context, env map[string]string, logw io.Writer) 
 		Installs:       connect.NewInstallVerifier(keys, cfg.AllowedHosts),
 		Descriptors:    renderer,
 		Jira:           jira.New(cfg.JiraAppKey(), &http.Client{Timeout: 10 * time.Second}),
+		Receiver:       ingest.NewReceiver(st, log),
 		BaseURL:        cfg.BaseURL,
 		AppKeyPrefix:   cfg.AppKey,
 		AllowedHosts:   cfg.AllowedHosts,

@@ -1,0 +1,220 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/keyline/keyline/app/devops"
+	"github.com/keyline/keyline/app/store"
+	"github.com/keyline/keyline/app/tenant"
+)
+
+// MaxBodyBytes is the largest delivery Keyline reads (5 MiB): above GitHub's
+// 25 MiB cap on paper, but far above any push, pipeline or incident payload
+// in practice; a larger body is refused with 413 rather than buffered.
+const MaxBodyBytes = 5 << 20
+
+// Store is what Receiver needs of the store; *store.Store implements it.
+type Store interface {
+	SourceByToken(ctx context.Context, token string) (*tenant.Tenant, *store.Source, error)
+	RecordEvent(ctx context.Context, t *tenant.Tenant, sourceID string, d store.Delivery, b *devops.Batch) error
+	RecordDelivery(ctx context.Context, t *tenant.Tenant, sourceID string, d store.Delivery) error
+}
+
+// Receiver takes webhook deliveries through verification, parsing and
+// storage. It knows nothing of HTTP servers: the web layer hands it the
+// request's parts and writes out the Result.
+type Receiver struct {
+	store Store
+	log   *slog.Logger
+}
+
+// NewReceiver returns a Receiver storing into st.
+func NewReceiver(st Store, log *slog.Logger) *Receiver {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Receiver{store: st, log: log}
+}
+
+// Delivery is one incoming request to a source's webhook URL.
+type Delivery struct {
+	// Token is the URL token that names the source.
+	Token string
+	// Entity is the path segment after the token: "" for provider webhooks,
+	// GenericBuild, GenericDeployment or GenericIncident for the generic API.
+	Entity string
+	Header http.Header
+	Body   io.Reader
+}
+
+// Result is the answer to a delivery. Status is the HTTP status; Outcome is
+// set when the delivery was verified (accepted, ignored or duplicate) or
+// refused after the source was found (rejected); Reason says why a delivery
+// was refused or ignored, in words meant for the sender.
+type Result struct {
+	Status     int                   `json:"-"`
+	Outcome    store.DeliveryOutcome `json:"outcome,omitempty"`
+	Event      string                `json:"event,omitempty"`
+	DeliveryID string                `json:"delivery_id,omitempty"`
+	Reason     string                `json:"reason,omitempty"`
+	// TenantID and SourceID identify whose delivery it was, for logs; zero
+	// and "" when the token named no source.
+	TenantID int64  `json:"-"`
+	SourceID string `json:"-"`
+}
+
+// Receive handles one delivery. Its error is non-nil only when storing
+// failed (Status is then 503): the sender should retry, and nothing of the
+// delivery was committed. Everything answered 2xx was committed first.
+//
+// The order is fixed: the token must name a live source (404), the body
+// must fit MaxBodyBytes (413), the signature must verify over the raw body
+// (401), and only then is the body parsed (400 when malformed). A delivery
+// refused after the source was found leaves a line in its delivery log and
+// nothing else.
+func (r *Receiver) Receive(ctx context.Context, d Delivery) (Result, error) {
+	t, src, err := r.store.SourceByToken(ctx, d.Token)
+	if errors.Is(err, store.ErrNotFound) {
+		return Result{Status: http.StatusNotFound, Reason: "no webhook source has this URL"}, nil
+	}
+	if err != nil {
+		return Result{Status: http.StatusServiceUnavailable}, fmt.Errorf("find source: %w", err)
+	}
+	res := Result{TenantID: t.ID, SourceID: src.ID, DeliveryID: DeliveryID(src.Kind, d.Header),
+		Event: EventName(src.Kind, d.Header)}
+	if src.Kind == KindGeneric {
+		res.Event = d.Entity
+	}
+	if reason := entityMismatch(src.Kind, d.Entity); reason != "" {
+		return r.reject(ctx, t, src, res, http.StatusNotFound, reason), nil
+	}
+	body, err := io.ReadAll(io.LimitReader(d.Body, MaxBodyBytes+1))
+	if err != nil {
+		return r.reject(ctx, t, src, res, http.StatusBadRequest, "the request body could not be read"), nil
+	}
+	if len(body) > MaxBodyBytes {
+		return r.reject(ctx, t, src, res, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes)), nil
+	}
+	if err := VerifySignature(src.Kind, d.Header, body, src.Secrets); err != nil {
+		reason := "the signature does not match this source's secret"
+		if errors.Is(err, ErrMissingSignature) {
+			reason = "the delivery carries no signature: " + signatureHint(src.Kind)
+		}
+		return r.reject(ctx, t, src, res, http.StatusUnauthorized, reason), nil
+	}
+	ev, err := parse(src.Kind, res.Event, d.Entity, body)
+	if err != nil {
+		return r.reject(ctx, t, src, res, http.StatusBadRequest, err.Error()), nil
+	}
+	if ev.Name != "" {
+		res.Event = ev.Name
+	}
+	if res.DeliveryID == "" {
+		res.DeliveryID = ev.DeliveryID
+	}
+	line := store.Delivery{DeliveryID: res.DeliveryID, Event: res.Event, Outcome: store.DeliveryAccepted, Status: http.StatusOK}
+	batch := ev.Batch()
+	if ev.Ignored != "" {
+		line.Outcome, line.Status, line.Reason = store.DeliveryIgnored, http.StatusAccepted, ev.Ignored
+		batch = nil
+	} else {
+		var rules devops.EnvironmentRules
+		if err := json.Unmarshal(src.EnvironmentRules, &rules); err != nil {
+			// Rules are validated when set; unreadable ones fall back to the
+			// provider's type and the heuristic rather than losing the delivery.
+			r.log.Warn("ingest: unreadable environment rules", "tenant", t.ID, "source", src.ID, "err", err)
+			rules = nil
+		}
+		ev.Classify(rules)
+	}
+	err = r.store.RecordEvent(ctx, t, src.ID, line, batch)
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
+		res.Status, res.Outcome, res.Reason = http.StatusOK, store.DeliveryDuplicate, "this delivery was already processed"
+		dup := store.Delivery{DeliveryID: res.DeliveryID, Event: res.Event, Outcome: store.DeliveryDuplicate,
+			Status: res.Status, Reason: res.Reason}
+		if err := r.store.RecordDelivery(ctx, t, src.ID, dup); err != nil {
+			r.log.Warn("ingest: log duplicate delivery", "tenant", t.ID, "source", src.ID, "err", err)
+		}
+		return res, nil
+	case errors.Is(err, store.ErrNotFound):
+		// The source was deleted while the delivery was in flight.
+		return Result{Status: http.StatusNotFound, Reason: "no webhook source has this URL"}, nil
+	case err != nil:
+		return Result{Status: http.StatusServiceUnavailable, TenantID: t.ID, SourceID: src.ID},
+			fmt.Errorf("store delivery: %w", err)
+	}
+	res.Status, res.Outcome, res.Reason = line.Status, line.Outcome, line.Reason
+	return res, nil
+}
+
+// reject logs a refused delivery in its source's log and returns the answer.
+// Failing to log it changes nothing for the sender: it is refused anyway.
+func (r *Receiver) reject(ctx context.Context, t *tenant.Tenant, src *store.Source, res Result, status int, reason string) Result {
+	res.Status, res.Outcome, res.Reason = status, store.DeliveryRejected, reason
+	line := store.Delivery{DeliveryID: res.DeliveryID, Event: res.Event, Outcome: store.DeliveryRejected,
+		Status: status, Reason: reason}
+	if err := r.store.RecordDelivery(ctx, t, src.ID, line); err != nil {
+		r.log.Warn("ingest: log rejected delivery", "tenant", t.ID, "source", src.ID, "err", err)
+	}
+	return res
+}
+
+// entityMismatch says why a delivery went to the wrong URL for its source's
+// kind: generic sources take one entity kind per path, providers none.
+func entityMismatch(kind, entity string) string {
+	if kind == KindGeneric {
+		switch entity {
+		case GenericBuild, GenericDeployment, GenericIncident:
+			return ""
+		}
+		return "a generic source takes deliveries at <webhook URL>/builds, /deployments or /incidents"
+	}
+	if entity != "" {
+		return "a " + kind + " source takes deliveries at its webhook URL itself, with nothing after it"
+	}
+	return ""
+}
+
+// signatureHint names the header a kind of source must send.
+func signatureHint(kind string) string {
+	switch kind {
+	case KindGitHub:
+		return "set the webhook's secret so GitHub sends " + HeaderGitHubSignature
+	case KindBitbucket:
+		return "set the webhook's secret so Bitbucket sends " + HeaderBitbucketSignature
+	case KindGitLab:
+		return "set the webhook's secret token so GitLab sends " + HeaderGitLabToken
+	case KindPagerDuty:
+		return "PagerDuty sends " + HeaderPagerDutySignature + " when the subscription has a signing secret"
+	case KindOpsgenie:
+		return "add the custom header " + HeaderKeylineToken + " with the source's secret to the Opsgenie webhook"
+	}
+	return "send " + HeaderAuthorization + ": Bearer <secret> or " + HeaderKeylineSignature
+}
+
+// parse dispatches a verified body to its kind's parser.
+func parse(kind, event, entity string, body []byte) (*Event, error) {
+	switch kind {
+	case KindGitHub:
+		return ParseGitHub(event, body)
+	case KindGitLab:
+		return ParseGitLab(event, body)
+	case KindBitbucket:
+		return ParseBitbucket(event, body)
+	case KindPagerDuty:
+		return ParsePagerDuty(body)
+	case KindOpsgenie:
+		return ParseOpsgenie(body)
+	case KindGeneric:
+		return ParseGeneric(entity, body)
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownKind, kind)
+}

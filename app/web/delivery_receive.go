@@ -1,0 +1,33 @@
+package web
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyline/keyline/app/ingest"
+)
+
+// receiveDelivery takes a webhook delivery to a source's URL
+// (/ingest/:token, and /ingest/:token/:entity for the generic API) and
+// answers with the receiver's result as JSON.
+func (s *Server) receiveDelivery(c echo.Context) error {
+	req := c.Request()
+	res, err := s.deps.Receiver.Receive(req.Context(), ingest.Delivery{
+		Token: c.Param("token"), Entity: c.Param("entity"), Header: req.Header, Body: req.Body,
+	})
+	if res.TenantID != 0 {
+		c.Set(ctxTenantID, res.TenantID)
+	}
+	if err != nil {
+		s.log.Error("ingest: delivery not stored", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.Int64("tenant_id", res.TenantID), slog.String("source_id", res.SourceID), slog.String("error", err.Error()))
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "the delivery could not be stored; retry later"})
+	}
+	if res.Status >= 400 {
+		c.Set("keyline.reject_reason", res.Reason)
+		return c.JSON(res.Status, map[string]string{"error": res.Reason})
+	}
+	return c.JSON(res.Status, res)
+}
