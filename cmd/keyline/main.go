@@ -3,6 +3,7 @@
 //	keyline [serve]   start the server (applies migrations first)
 //	keyline migrate   apply database migrations and exit
 //	keyline sources   add, list, rotate or delete a site's webhook sources
+//	keyline report    send a build, deployment or incident to a generic source
 //	keyline version   print the version
 package main
 
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		err = migrate(ctx, env, stdout, stderr)
 	case "sources":
 		err = sources(ctx, args, env, os.Stdin, stdout, stderr)
+	case "report":
+		err = report(ctx, args, env, os.Stdin, stdout, stderr)
 	case "version":
 		_, err = fmt.Fprintln(stdout, "keyline", version)
 	case "help", "-h", "--help":
@@ -62,6 +65,8 @@ commands:
   migrate   apply database migrations and exit
   sources   add, list, rotate or delete a Jira site's webhook sources
             (keyline sources help)
+  report    send a build, deployment or incident to a generic source
+            (keyline report help)
   version   print the version
 
 Settings come from KEYLINE_* environment variables; see README.md.
