@@ -28,17 +28,23 @@ func (w *batchWriter) repository(r devops.Repository) error {
 	if r.ID == "" {
 		return errors.New("repository id is required")
 	}
-	return w.tx.Exec(`INSERT INTO repositories (tenant_id, source_id, id, name, url, default_branch, updated_at)
+	id, name, url := cleanText(r.ID, maxIDLen), cleanText(r.Name, maxNameLen), cleanURL(r.URL)
+	branch := cleanText(r.DefaultBranch, maxNameLen)
+	// Insert if new, update only if changed: an upsert would lock the row
+	// even when nothing changes, and every push to a busy repository would
+	// wait for the one before it to commit.
+	err := w.exec(`INSERT INTO repositories (tenant_id, source_id, id, name, url, default_branch, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tenant_id, source_id, id) DO UPDATE SET
-			name = excluded.name, url = excluded.url,
-			default_branch = CASE WHEN excluded.default_branch <> '' THEN excluded.default_branch
-				ELSE repositories.default_branch END,
-			updated_at = excluded.updated_at
-		WHERE repositories.name <> excluded.name OR repositories.url <> excluded.url
-			OR (excluded.default_branch <> '' AND repositories.default_branch <> excluded.default_branch)`,
-		w.t.ID, w.src, cleanText(r.ID, maxIDLen), cleanText(r.Name, maxNameLen), cleanURL(r.URL),
-		cleanText(r.DefaultBranch, maxNameLen), w.s.ts(w.now)).Error
+		ON CONFLICT (tenant_id, source_id, id) DO NOTHING`,
+		w.t.ID, w.src, id, name, url, branch, w.s.ts(w.now))
+	if err != nil {
+		return err
+	}
+	return w.exec(`UPDATE repositories SET name = ?, url = ?,
+			default_branch = CASE WHEN ? <> '' THEN ? ELSE default_branch END, updated_at = ?
+		WHERE tenant_id = ? AND source_id = ? AND id = ?
+			AND (name <> ? OR url <> ? OR (? <> '' AND default_branch <> ?))`,
+		name, url, branch, branch, w.s.ts(w.now), w.t.ID, w.src, id, name, url, branch, branch)
 }
 
 // commits records commits and links them to the keys in their messages. A
@@ -110,19 +116,19 @@ func (w *batchWriter) push(p devops.Push) error {
 	if pushedAt.IsZero() {
 		pushedAt = w.now
 	}
-	err = w.tx.Exec(`INSERT INTO pushes (tenant_id, source_id, repository_id, ref, before_sha, after_sha,
+	err = w.exec(`INSERT INTO pushes (tenant_id, source_id, repository_id, ref, before_sha, after_sha,
 			commit_count, total_commits, truncated, forced, created, deleted, pushed_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, source_id, repository_id, ref, before_sha, after_sha) DO NOTHING`,
 		w.t.ID, w.src, repo, ref, before, after, len(shas), total, p.Truncated || total > len(shas),
-		p.Forced, p.Created, p.Deleted, w.s.ts(pushedAt)).Error
+		p.Forced, p.Created, p.Deleted, w.s.ts(pushedAt))
 	if err != nil {
 		return err
 	}
 	if name, ok := devops.BranchOfRef(p.Ref); ok && p.Deleted {
-		return w.tx.Exec(`UPDATE branches SET deleted = ?, updated_at = ?
+		return w.exec(`UPDATE branches SET deleted = ?, updated_at = ?
 			WHERE tenant_id = ? AND id = ? AND updated_at <= ?`,
-			true, w.s.ts(w.now), w.t.ID, BranchID(w.src, repo, name), w.s.ts(w.now)).Error
+			true, w.s.ts(w.now), w.t.ID, BranchID(w.src, repo, name), w.s.ts(w.now))
 	}
 	return nil
 }
@@ -140,7 +146,7 @@ func (w *batchWriter) branch(b devops.Branch) error {
 	if at.IsZero() {
 		at = w.now
 	}
-	err := w.tx.Exec(`INSERT INTO branches (tenant_id, id, source_id, repository_id, name, url,
+	err := w.exec(`INSERT INTO branches (tenant_id, id, source_id, repository_id, name, url,
 			last_commit_sha, issue_keys, deleted, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, id) DO UPDATE SET
@@ -150,7 +156,7 @@ func (w *batchWriter) branch(b devops.Branch) error {
 			issue_keys = excluded.issue_keys, deleted = excluded.deleted, updated_at = excluded.updated_at
 		WHERE branches.updated_at <= excluded.updated_at`,
 		w.t.ID, id, w.src, repo, name, cleanURL(b.URL), cleanSHA(b.LastCommitSHA), keysText(keys),
-		b.Deleted, w.s.ts(at)).Error
+		b.Deleted, w.s.ts(at))
 	if err != nil {
 		return err
 	}

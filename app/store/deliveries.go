@@ -46,8 +46,8 @@ func (o DeliveryOutcome) Valid() bool {
 // with the predicate of the deliveries_delivery_id_key index.
 func (o DeliveryOutcome) claims() bool { return o == DeliveryAccepted || o == DeliveryIgnored }
 
-// MaxDeliveriesPerSource is how many log lines each source keeps; recording
-// one more drops the oldest.
+// MaxDeliveriesPerSource is how many log lines each source keeps and lists;
+// older lines are dropped soon after newer ones arrive.
 const MaxDeliveriesPerSource = 200
 
 // Length limits for the text of a log line. Rejected deliveries are logged
@@ -103,7 +103,8 @@ var (
 )
 
 // RecordDelivery adds a line to the delivery log of t's live source
-// sourceID, then drops lines beyond the newest MaxDeliveriesPerSource.
+// sourceID, and from time to time drops lines beyond the newest
+// MaxDeliveriesPerSource (see trimEvery).
 // d.ReceivedAt zero means now; d.ID is ignored. RecordEvent is the way to
 // record an accepted delivery together with what it carried.
 //
@@ -112,59 +113,83 @@ var (
 // is returned; the caller then records a DeliveryDuplicate line if it wants
 // one. Rejected and duplicate lines claim nothing, so a retry after a
 // rejection is still processed. Claims live as long as their log line, so
-// the window is the source's last MaxDeliveriesPerSource deliveries; older
-// redeliveries rely on the entity writes being idempotent themselves.
+// the window is at least the source's last MaxDeliveriesPerSource
+// deliveries; older redeliveries rely on the entity writes being idempotent themselves.
 //
 // A missing or deleted source gives an error wrapping ErrNotFound.
 func (s *Store) RecordDelivery(ctx context.Context, t *tenant.Tenant, sourceID string, d Delivery) error {
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: record delivery: %w", err)
 	}
-	if err := s.insertDelivery(s.db.WithContext(ctx), t, sourceID, d); err != nil {
+	id, err := s.insertDelivery(s.db.WithContext(ctx), t, sourceID, d)
+	if err != nil {
 		return fmt.Errorf("store: record delivery: %w", err)
 	}
-	s.trimDeliveries(ctx, t, sourceID)
+	s.trimDeliveries(ctx, t, sourceID, id)
 	return nil
 }
 
 // insertDelivery writes one log line through db (a transaction, when the
-// line must commit or roll back with entity writes).
-func (s *Store) insertDelivery(db *gorm.DB, t *tenant.Tenant, sourceID string, d Delivery) error {
-	if !d.Outcome.Valid() {
-		return fmt.Errorf("unknown outcome %q", d.Outcome)
-	}
-	if d.Status < 100 || d.Status > 599 {
-		return fmt.Errorf("status %d is not an HTTP status", d.Status)
-	}
-	at := d.ReceivedAt
-	if at.IsZero() {
-		at = s.now()
+// line must commit or roll back with entity writes) and returns its id.
+func (s *Store) insertDelivery(db *gorm.DB, t *tenant.Tenant, sourceID string, d Delivery) (int64, error) {
+	args, err := s.deliveryArgs(t, sourceID, d)
+	if err != nil {
+		return 0, err
 	}
 	q := insertDeliveryPostgres
 	if s.dialect == DialectSQLite {
 		q = insertDeliverySQLite
 	}
 	var id int64
-	err := queryRow(db, q,
-		cleanDeliveryID(d.DeliveryID), cleanText(d.Event, maxEventLen), string(d.Outcome), d.Status,
-		cleanText(d.Reason, maxReasonLen), s.ts(at),
-		t.ID, sourceID,
-	).Scan(&id)
+	err = queryRow(db, q, args...).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		// Nothing inserted: either there is no live source, or the id was taken.
-		if err := s.sourceLive(db, t, sourceID); err != nil {
-			return err
-		}
-		return fmt.Errorf("delivery %q: %w", d.DeliveryID, ErrDuplicate)
+		return 0, s.notInserted(db, t, sourceID, d)
 	}
-	return err
+	return id, err
 }
 
+// deliveryArgs are the bind arguments of the delivery inserts.
+func (s *Store) deliveryArgs(t *tenant.Tenant, sourceID string, d Delivery) ([]any, error) {
+	if !d.Outcome.Valid() {
+		return nil, fmt.Errorf("unknown outcome %q", d.Outcome)
+	}
+	if d.Status < 100 || d.Status > 599 {
+		return nil, fmt.Errorf("status %d is not an HTTP status", d.Status)
+	}
+	at := d.ReceivedAt
+	if at.IsZero() {
+		at = s.now()
+	}
+	return []any{cleanDeliveryID(d.DeliveryID), cleanText(d.Event, maxEventLen), string(d.Outcome), d.Status,
+		cleanText(d.Reason, maxReasonLen), s.ts(at), t.ID, sourceID}, nil
+}
+
+// notInserted explains a delivery insert that wrote no row: either there is
+// no live source, or the delivery id was already claimed.
+func (s *Store) notInserted(db *gorm.DB, t *tenant.Tenant, sourceID string, d Delivery) error {
+	if err := s.sourceLive(db, t, sourceID); err != nil {
+		return err
+	}
+	return fmt.Errorf("delivery %q: %w", d.DeliveryID, ErrDuplicate)
+}
+
+// trimEvery spaces out trimming: a log is trimmed when the id of the line
+// just written is a multiple of it, so a source's log may hold up to about
+// that many lines beyond MaxDeliveriesPerSource between trims (listing never
+// shows them), and the DELETE runs once per trimEvery deliveries instead of
+// on each, which matters at thousands of deliveries a second. On SQLite ids
+// count per source, so that is exact; PostgreSQL's come from one sequence
+// shared by all sources, which makes it so on average.
+const trimEvery = 16
+
 // trimDeliveries drops a source's lines beyond the newest
-// MaxDeliveriesPerSource. It is housekeeping: if it fails the line is still
-// recorded (the delivery must not be retried for it) and the next insert
-// trims again.
-func (s *Store) trimDeliveries(ctx context.Context, t *tenant.Tenant, sourceID string) {
+// MaxDeliveriesPerSource when lastID says it is time to. It is
+// housekeeping: if it fails the line is still recorded (the delivery must
+// not be retried for it) and a later insert trims again.
+func (s *Store) trimDeliveries(ctx context.Context, t *tenant.Tenant, sourceID string, lastID int64) {
+	if lastID%trimEvery != 0 {
+		return
+	}
 	err := s.db.WithContext(ctx).Exec(`DELETE FROM deliveries
 		WHERE tenant_id = ? AND source_id = ? AND id <= (
 			SELECT id FROM deliveries WHERE tenant_id = ? AND source_id = ?

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,21 +47,92 @@ func (s *Store) RecordEvent(ctx context.Context, t *tenant.Tenant, sourceID stri
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = s.now()
 	}
+	var id int64
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		if err := s.insertDelivery(tx, t, sourceID, d); err != nil {
+		w := &batchWriter{s: s, tx: tx, t: t, src: sourceID, now: normTime(d.ReceivedAt)}
+		if d.Outcome == DeliveryAccepted && b != nil && s.dialect == DialectPostgres && codeOnly(b) {
+			var err error
+			id, err = w.writeCode(d, b)
+			return err
+		}
+		var err error
+		if id, err = s.insertDelivery(tx, t, sourceID, d); err != nil {
 			return err
 		}
 		if d.Outcome != DeliveryAccepted || b == nil {
 			return nil
 		}
-		w := &batchWriter{s: s, tx: tx, t: t, src: sourceID, now: normTime(d.ReceivedAt)}
 		return w.write(b)
 	})
 	if err != nil {
 		return fmt.Errorf("store: record event: %w", err)
 	}
-	s.trimDeliveries(ctx, t, sourceID)
+	s.trimDeliveries(ctx, t, sourceID, id)
 	return nil
+}
+
+// codeOnly reports whether a batch holds only code entities: repository,
+// push, commits and branches, whose writes are all plain upserts that read
+// nothing back. Pushes, by far the most frequent deliveries, are such
+// batches.
+func codeOnly(b *devops.Batch) bool {
+	return len(b.PullRequests)+len(b.Builds)+len(b.Deployments)+len(b.Incidents) == 0
+}
+
+// writeCode records a code-only batch on PostgreSQL in one statement: the
+// entity upserts run as data-modifying WITH clauses of the delivery insert,
+// whose RETURNING also names the deployments of the pushed commits. One
+// round trip instead of ten is what lets a 2-core server take thousands of
+// pushes a second. A duplicate delivery inserts no log line; the whole
+// transaction is then rolled back, entities included.
+func (w *batchWriter) writeCode(d Delivery, b *devops.Batch) (int64, error) {
+	w.deferring = true
+	if err := w.write(b); err != nil {
+		return 0, err
+	}
+	w.deferring = false
+	args, err := w.s.deliveryArgs(w.t, w.src, d)
+	if err != nil {
+		return 0, err
+	}
+	var sb strings.Builder
+	var all []any
+	for i, st := range w.deferred {
+		if i == 0 {
+			sb.WriteString("WITH ")
+		} else {
+			sb.WriteString(",\n")
+		}
+		fmt.Fprintf(&sb, "w%d AS (%s)", i, st.q)
+		all = append(all, st.args...)
+	}
+	sb.WriteString("\n")
+	sb.WriteString(strings.TrimSuffix(insertDeliveryPostgres, "RETURNING id"))
+	all = append(all, args...)
+	shas := w.pushedSHAs
+	sb.WriteString("RETURNING id, ''")
+	if len(shas) > 0 {
+		sb.WriteString(` || COALESCE((SELECT string_agg(id, ' ') FROM (SELECT id FROM deployments
+			WHERE tenant_id = ? AND commit_sha IN (` + inList(len(shas)) + `) LIMIT ?) r), '')`)
+		all = append(anys(append(all, w.t.ID), shas), maxRelinks)
+	}
+	var (
+		id      int64
+		relinks string
+	)
+	err = queryRow(w.tx, sb.String(), all...).Scan(&id, &relinks)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, w.s.notInserted(w.tx, w.t, w.src, d)
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, dep := range strings.Fields(relinks) {
+		if err := w.relinkDeployment(dep); err != nil {
+			return 0, fmt.Errorf("relink deployments: %w", err)
+		}
+	}
+	return id, nil
 }
 
 // batchWriter writes one delivery's entities inside its transaction.
@@ -70,6 +142,27 @@ type batchWriter struct {
 	t   *tenant.Tenant
 	src string
 	now time.Time // when the delivery arrived: the time of facts with none of their own
+
+	// deferring collects plain upserts into deferred instead of running
+	// them, for writeCode; pushedSHAs are the commits the batch carried.
+	deferring  bool
+	deferred   []statement
+	pushedSHAs []string
+}
+
+// statement is one SQL statement and its bind arguments.
+type statement struct {
+	q    string
+	args []any
+}
+
+// exec runs a statement that reads nothing back, or defers it.
+func (w *batchWriter) exec(q string, args ...any) error {
+	if w.deferring {
+		w.deferred = append(w.deferred, statement{q, args})
+		return nil
+	}
+	return w.tx.Exec(q, args...).Error
 }
 
 func (w *batchWriter) write(b *devops.Batch) error {
@@ -119,6 +212,10 @@ func (w *batchWriter) write(b *devops.Batch) error {
 			if sha := cleanSHA(c.SHA); sha != "" {
 				shas = append(shas, sha)
 			}
+		}
+		if w.deferring {
+			w.pushedSHAs = shas
+			return nil
 		}
 		if err := w.relinkDeploymentsOf(shas); err != nil {
 			return fmt.Errorf("relink deployments: %w", err)
@@ -180,7 +277,7 @@ func (w *batchWriter) insertRows(head, tail string, rows [][]any) error {
 		}
 		sb.WriteString(" ")
 		sb.WriteString(tail)
-		if err := w.tx.Exec(sb.String(), args...).Error; err != nil {
+		if err := w.exec(sb.String(), args...); err != nil {
 			return err
 		}
 	}

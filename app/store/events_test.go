@@ -320,6 +320,16 @@ func TestCodeEntities(t *testing.T) {
 		if !slices.Equal(links, want) {
 			t.Errorf("links %+v, want %+v", links, want)
 		}
+		// A renamed repository is updated; an unchanged one is left alone.
+		renamed := *repo
+		renamed.Name = "acme/checkout"
+		x.record(devops.Batch{Repository: &renamed})
+		x.record(devops.Batch{Repository: &renamed})
+		var name string
+		must(t, s.ScanOne(ctx, fmt.Sprintf(`SELECT name FROM repositories WHERE tenant_id = %d AND id = '42'`, x.tn.ID), &name))
+		if name != "acme/checkout" {
+			t.Errorf("repository name %q after a rename", name)
+		}
 		// Deleting the branch keeps its row and links, marked deleted.
 		x.record(devops.Batch{Repository: repo, Push: &devops.Push{RepositoryID: repo.ID,
 			Ref: "refs/heads/feature/KL-1-checkout", Before: sha("c1"), After: strings.Repeat("0", 40), Deleted: true}})
@@ -473,6 +483,79 @@ func TestDeploymentRangeIsBounded(t *testing.T) {
 		must(t, err)
 		if rec.CommitCount != store.MaxRangeCommits || rec.CommitsComplete {
 			t.Errorf("range of %d commits, complete %v; want %d, incomplete", rec.CommitCount, rec.CommitsComplete, store.MaxRangeCommits)
+		}
+	})
+}
+
+// TestDevOpsCrossTenantIsolation gives two sites the same repository,
+// commits, deployment, pull request, build and incident, then acts as site A
+// in every way the entity store offers and checks that A sees only its own
+// data and that not one of B's rows changed.
+func TestDevOpsCrossTenantIsolation(t *testing.T) {
+	everything := func(x *site, title string) []devops.Batch {
+		pr := devops.Batch{Repository: repo, PullRequests: []devops.PullRequest{{ID: "900", RepositoryID: repo.ID,
+			Number: 7, Title: title, State: devops.PullRequestMerged, MergeCommitSHA: sha("c2 KL-2 fix"),
+			IssueKeys: []string{"KL-2"}, UpdatedAt: t0}}}
+		build := devops.Batch{Builds: []devops.Build{{PipelineID: "ci", BuildNumber: 1, State: devops.BuildSuccessful,
+			CommitSHA: sha("c2 KL-2 fix"), PipelineName: title, UpdatedAt: t0}}}
+		incident := devops.Batch{Incidents: []devops.Incident{{SourceID: "i1", Title: title, Status: devops.IncidentOpen,
+			Service: "checkout-api", OpenedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour), IssueKeys: []string{"KL-2"}}}}
+		return []devops.Batch{pushOf("", "c1", "c2 KL-2 fix"), deploy(1, "c2 KL-2 fix", devops.DeploymentSuccessful, t0),
+			pr, build, incident}
+	}
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, b := newSite(t, s, "iso-a"), newSite(t, s, "iso-b")
+		for _, batch := range everything(b, "B's") {
+			b.record(batch)
+		}
+		before, err := s.DumpTenant(ctx, b.tn.ID)
+		must(t, err)
+		// A records the very same entities under its own source.
+		for _, batch := range everything(a, "A's") {
+			a.record(batch)
+		}
+		// Reads as A, with B's ids, find nothing of B's.
+		bIDs := map[string]func() error{
+			"Deployment": func() error { _, err := s.Deployment(ctx, a.tn, b.deploymentID(1)); return err },
+			"PullRequest": func() error {
+				_, err := s.PullRequest(ctx, a.tn, store.PullRequestID(b.src, repo.ID, "900"))
+				return err
+			},
+			"Build":    func() error { _, err := s.Build(ctx, a.tn, store.BuildID(b.src, "ci", 1)); return err },
+			"Incident": func() error { _, err := s.Incident(ctx, a.tn, store.IncidentID(b.src, "i1")); return err },
+			"Branch": func() error {
+				_, err := s.Branch(ctx, a.tn, store.BranchID(b.src, repo.ID, "main"))
+				return err
+			},
+		}
+		for name, read := range bIDs {
+			if err := read(); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s of B's id as A: %v, want ErrNotFound", name, err)
+			}
+		}
+		if shas, err := s.DeploymentCommits(ctx, a.tn, b.deploymentID(1)); err != nil || len(shas) != 0 {
+			t.Errorf("DeploymentCommits of B's deployment as A: %v, %v", shas, err)
+		}
+		links, err := s.IssueLinks(ctx, a.tn, "KL-2")
+		must(t, err)
+		for _, l := range links {
+			if strings.HasPrefix(l.EntityID, b.src) {
+				t.Errorf("A's links include B's entity %+v", l)
+			}
+		}
+		rec, err := s.Incident(ctx, a.tn, store.IncidentID(a.src, "i1"))
+		must(t, err)
+		if rec.SuspectDeploymentID != a.deploymentID(1) {
+			t.Errorf("A's incident suspects %q, want A's own deployment", rec.SuspectDeploymentID)
+		}
+		after, err := s.DumpTenant(ctx, b.tn.ID)
+		must(t, err)
+		if !slices.Equal(before, after) {
+			t.Errorf("acting as A changed B's rows:\nbefore %q\nafter  %q", before, after)
+		}
+		if len(before) < 20 {
+			t.Errorf("B's seed is too small to prove anything: %d rows", len(before))
 		}
 	})
 }

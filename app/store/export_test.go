@@ -51,6 +51,16 @@ func (s *Store) DumpTenant(ctx context.Context, id int64) ([]string, error) {
 		`SELECT * FROM deliveries WHERE tenant_id = ? ORDER BY source_id, id`,
 		`SELECT * FROM jira_transitions WHERE tenant_id = ? ORDER BY issue_id, transitioned_at, from_status, to_status`,
 		`SELECT * FROM jira_webhook_claims WHERE tenant_id = ? ORDER BY webhook_id`,
+		`SELECT * FROM repositories WHERE tenant_id = ? ORDER BY source_id, id`,
+		`SELECT * FROM commits WHERE tenant_id = ? ORDER BY sha`,
+		`SELECT * FROM commit_parents WHERE tenant_id = ? ORDER BY sha, parent_sha`,
+		`SELECT * FROM pushes WHERE tenant_id = ? ORDER BY source_id, repository_id, ref, before_sha, after_sha`,
+		`SELECT * FROM branches WHERE tenant_id = ? ORDER BY id`,
+		`SELECT * FROM pull_requests WHERE tenant_id = ? ORDER BY id`,
+		`SELECT * FROM builds WHERE tenant_id = ? ORDER BY id`,
+		`SELECT * FROM deployments WHERE tenant_id = ? ORDER BY id`,
+		`SELECT * FROM deployment_commits WHERE tenant_id = ? ORDER BY deployment_id, sha`,
+		`SELECT * FROM incidents WHERE tenant_id = ? ORDER BY id`,
 	} {
 		rows, err := s.db.WithContext(ctx).Raw(q, id).Rows()
 		if err != nil {
@@ -85,3 +95,6 @@ func (s *Store) DumpTenant(ctx context.Context, id int64) ([]string, error) {
 func (s *Store) ScanOne(ctx context.Context, q string, dest ...any) error {
 	return queryRow(s.db.WithContext(ctx), q).Scan(dest...)
 }
+
+// TrimEvery exposes how often delivery logs are trimmed.
+const TrimEvery = trimEvery

@@ -96,6 +96,15 @@ type Source struct {
 	Secrets [][]byte
 }
 
+// qualified prefixes each column of a select list with a table alias.
+func qualified(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
 // sourceColumns is the select list that scanSource reads, in order.
 const sourceColumns = `tenant_id, id, kind, name, environment_rules, created_at, updated_at,
 	previous_secret_until`
@@ -218,22 +227,24 @@ func (s *Store) SourceByToken(ctx context.Context, token string) (*tenant.Tenant
 	if token == "" || len(token) > maxTokenLen {
 		return nil, nil, fmt.Errorf("store: source by token: %w", ErrNotFound)
 	}
-	db := s.db.WithContext(ctx)
-	var current, before []byte
-	src, err := s.scanSource(queryRow(db, `SELECT `+sourceColumns+`, secret_enc, previous_secret_enc
-		FROM sources WHERE token_hash = ? AND deleted_at IS NULL`,
-		tokenHash(token)), &current, &before)
+	var (
+		current, before []byte
+		tr              tenantRow
+	)
+	// One round trip: this runs for every webhook delivery.
+	src, err := s.scanSource(queryRow(s.db.WithContext(ctx), `SELECT `+qualified("s", sourceColumns)+`,
+			s.secret_enc, s.previous_secret_enc, `+qualified("t", tenantColumns)+`
+		FROM sources s JOIN tenants t ON t.id = s.tenant_id
+		WHERE s.token_hash = ? AND s.deleted_at IS NULL AND t.installed`,
+		tokenHash(token)), append([]any{&current, &before}, tr.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
+		// Unknown, deleted, or of a site that uninstalled the app.
 		return nil, nil, fmt.Errorf("store: source by token: %w", ErrNotFound)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: source by token: %w", err)
 	}
-	t, err := s.scanTenant(queryRow(db, `SELECT `+tenantColumns+` FROM tenants WHERE id = ? AND installed`,
-		src.TenantID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, fmt.Errorf("store: source by token: tenant not installed: %w", ErrNotFound)
-	}
+	t, err := s.finishTenant(&tr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: source by token: %w", err)
 	}

@@ -205,25 +205,39 @@ func (s *Store) TenantsOnHost(ctx context.Context, t *tenant.Tenant, productType
 type rowScanner interface{ Scan(dest ...any) error }
 
 func (s *Store) scanTenant(r rowScanner) (*tenant.Tenant, error) {
-	var (
-		t           tenant.Tenant
-		enc         []byte
-		uninstalled sql.NullTime
-	)
-	err := r.Scan(&t.ID, &t.AppKey, &t.ClientKey, &t.BaseURL, &t.DisplayURL, &t.ProductType,
-		&t.Description, &enc, &t.OAuthClientID, &t.InstallationID, &t.CloudID, &t.Installed,
-		&t.Enabled, &t.InstalledAt, &uninstalled, &t.UpdatedAt)
-	if err != nil {
+	var tr tenantRow
+	if err := r.Scan(tr.dest()...); err != nil {
 		return nil, err
 	}
-	t.SharedSecret, err = s.sealer.Open(enc)
+	return s.finishTenant(&tr)
+}
+
+// tenantRow receives tenantColumns; finishTenant turns it into a tenant.
+// The two halves let a query that joins tenants scan them with other columns.
+type tenantRow struct {
+	t           tenant.Tenant
+	enc         []byte
+	uninstalled sql.NullTime
+}
+
+func (tr *tenantRow) dest() []any {
+	t := &tr.t
+	return []any{&t.ID, &t.AppKey, &t.ClientKey, &t.BaseURL, &t.DisplayURL, &t.ProductType,
+		&t.Description, &tr.enc, &t.OAuthClientID, &t.InstallationID, &t.CloudID, &t.Installed,
+		&t.Enabled, &t.InstalledAt, &tr.uninstalled, &t.UpdatedAt}
+}
+
+func (s *Store) finishTenant(tr *tenantRow) (*tenant.Tenant, error) {
+	t := tr.t
+	var err error
+	t.SharedSecret, err = s.sealer.Open(tr.enc)
 	if err != nil {
 		return nil, fmt.Errorf("open shared secret of tenant %d: %w", t.ID, err)
 	}
 	t.InstalledAt = fromDB(t.InstalledAt)
 	t.UpdatedAt = fromDB(t.UpdatedAt)
-	if uninstalled.Valid {
-		u := fromDB(uninstalled.Time)
+	if tr.uninstalled.Valid {
+		u := fromDB(tr.uninstalled.Time)
 		t.UninstalledAt = &u
 	}
 	return &t, nil
