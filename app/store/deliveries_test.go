@@ -251,8 +251,11 @@ func TestRecordDeliveryConcurrent(t *testing.T) {
 		ctx := context.Background()
 		tn := mustUpsert(t, s, install("acme"))
 		src := mustCreateSource(t, s, tn, store.SourceGitHub, "").src
-		const workers, each = 8, 60
-		errs := make(chan error, workers*each)
+		// 96 accepted lines fit in the log, so every claim lives until its twin
+		// arrives, however the workers are scheduled; the fill that follows
+		// pushes the log past its limit while workers still race.
+		const workers, each, fill = 8, 24, 20
+		errs := make(chan error, workers*(each+fill))
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Go(func() {
@@ -260,6 +263,14 @@ func TestRecordDeliveryConcurrent(t *testing.T) {
 					// Every id is sent by two workers: one must win, one must see a duplicate.
 					id := fmt.Sprint("d", (w/2)*each+i)
 					errs <- s.RecordDelivery(ctx, tn, src.ID, accepted(id))
+				}
+			})
+		}
+		wg.Wait()
+		for w := range workers {
+			wg.Go(func() {
+				for i := range fill {
+					errs <- s.RecordDelivery(ctx, tn, src.ID, accepted(fmt.Sprint("f", w, "-", i)))
 				}
 			})
 		}
