@@ -171,7 +171,7 @@ func TestParseGitHubIgnoredAndHostile(t *testing.T) {
 }
 
 func FuzzParseGitHub(f *testing.F) {
-	for _, name := range []string{"push", "pull_request_closed_merged", "pull_request_review_approved", "workflow_run_completed_success", "check_suite_completed", "deployment_status_success"} {
+	for _, name := range []string{"push", "push_hostile", "pull_request_closed_merged", "pull_request_review_approved", "workflow_run_completed_success", "check_suite_completed", "deployment_status_success"} {
 		f.Add(eventOf(name), fixture(f, "github/"+name+".json"))
 	}
 	f.Fuzz(func(t *testing.T, event string, body []byte) {
@@ -235,6 +235,36 @@ func checkEvent(t *testing.T, ev *Event) {
 	for _, i := range ev.Incidents {
 		if !i.Status.Valid() {
 			t.Fatalf("incident status %q", i.Status)
+		}
+	}
+}
+
+func TestParseGitHubHostilePushAndBranchEvents(t *testing.T) {
+	ev, err := ParseGitHub("push", fixture(t, "github/push_hostile.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys are found wherever they hide, upper-cased, without the false ones.
+	if got := ev.Commits[1].IssueKeys; !slices.Equal(got, []string{"OPS-11", "WEB_2-3"}) {
+		t.Errorf("keys in odd places = %q", got)
+	}
+	if got := ev.Commits[0].IssueKeys; !slices.Equal(got, []string{"OPS-10"}) {
+		t.Errorf("keys in markup = %q", got)
+	}
+	if got := ev.Branches[0].IssueKeys; !slices.Equal(got, []string{"OPS-9"}) {
+		t.Errorf("branch keys = %q", got)
+	}
+	for _, tc := range []struct {
+		event   string
+		deleted bool
+	}{{"create", false}, {"delete", true}} {
+		ev, err := ParseGitHub(tc.event, fixture(t, "github/"+tc.event+"_branch.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ev.Branches) != 1 || ev.Branches[0].Name != "feature/OPS-12-search" || ev.Branches[0].Deleted != tc.deleted ||
+			!slices.Equal(ev.Branches[0].IssueKeys, []string{"OPS-12"}) {
+			t.Errorf("%s: branches = %+v", tc.event, ev.Branches)
 		}
 	}
 }

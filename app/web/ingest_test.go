@@ -300,7 +300,8 @@ func TestIngestEveryFixture(t *testing.T) {
 		"github/ping.json": "ping", "github/pull_request_closed_merged.json": "pull_request",
 		"github/pull_request_review_approved.json": "pull_request_review", "github/push.json": "push",
 		"github/workflow_run_completed_failure.json": "workflow_run", "github/workflow_run_completed_success.json": "workflow_run",
-		"github/workflow_run_in_progress.json": "workflow_run",
+		"github/workflow_run_in_progress.json": "workflow_run", "github/push_hostile.json": "push",
+		"github/create_branch.json": "create", "github/delete_branch.json": "delete",
 		"gitlab/deployment_success.json":       "Deployment Hook", "gitlab/merge_request_merged.json": "Merge Request Hook",
 		"gitlab/pipeline_success.json": "Pipeline Hook", "gitlab/push.json": "Push Hook",
 		"bitbucket/commit_status_successful.json": "repo:commit_status_updated", "bitbucket/pullrequest_fulfilled.json": "pullrequest:fulfilled",
@@ -351,4 +352,53 @@ func TestIngestEveryFixture(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestIngestHostileContentIsStoredInert delivers a push whose messages carry
+// markup, control characters and a javascript: URL, then branch creation
+// and deletion: what is stored is plain text, the URL is dropped, and the
+// keys are linked.
+func TestIngestHostileContentIsStoredInert(t *testing.T) {
+	runScenarios(t, []scenario{{
+		name: "hostile push",
+		request: func(h *harness) *httptest.ResponseRecorder {
+			k := h.addSource(acme, ingest.KindGitHub)
+			send := func(event, file string) *httptest.ResponseRecorder {
+				body := fixture(h.t, "github/"+file)
+				return h.sendHook(k.token, "", withHeader(signed(k.kind, k.secret, body), "X-GitHub-Event", event), body)
+			}
+			for _, d := range [][2]string{{"create", "create_branch.json"}, {"delete", "delete_branch.json"}} {
+				if rec := send(d[0], d[1]); rec.Code != http.StatusOK {
+					h.t.Fatalf("%s: %d %s", d[0], rec.Code, rec.Body)
+				}
+			}
+			ctx := context.Background()
+			br, err := h.store.Branch(ctx, k.tenant, store.BranchID(k.id, "123456", "feature/OPS-12-search"))
+			if err != nil || !br.Deleted {
+				h.t.Errorf("branch after delete event: %+v, %v", br, err)
+			}
+			rec := send("push", "push_hostile.json")
+			c, err := h.store.Commit(ctx, k.tenant, "4444444444444444444444444444444444444444")
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			if strings.ContainsAny(c.Message, "\x00\x1b") || c.URL != "" || strings.Contains(c.Author.Email, "\x00") {
+				h.t.Errorf("stored commit %+v", c)
+			}
+			for _, key := range []string{"OPS-9", "OPS-10", "OPS-11", "WEB_2-3"} {
+				if len(h.links(k, key)) == 0 {
+					h.t.Errorf("no links for %s", key)
+				}
+			}
+			for _, key := range []string{"OPS-012", "CVE-2025", "ABC-0"} {
+				if len(h.links(k, key)) != 0 {
+					h.t.Errorf("links for a false key %s", key)
+				}
+			}
+			return rec
+		},
+		wantStatus:  http.StatusOK,
+		wantContent: []string{`"outcome":"accepted"`},
+		notContent:  []string{"<script>", "javascript:"},
+	}})
 }
