@@ -11,12 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/tenant"
 )
 
@@ -83,7 +85,7 @@ type Source struct {
 	Kind     string // one of SourceKinds
 	Name     string
 	// EnvironmentRules is a JSON object of environment glob rules, "{}" by
-	// default; the store does not interpret it.
+	// default; SetEnvironmentRules checks it (see ParseEnvironmentRules).
 	EnvironmentRules json.RawMessage
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
@@ -349,26 +351,29 @@ func (s *Store) DeleteSource(ctx context.Context, t *tenant.Tenant, id string) e
 	return nil
 }
 
-// SetEnvironmentRules replaces the environment rules of t's source id. rules
-// must be a JSON object of at most MaxEnvironmentRulesLen bytes; it is stored
-// compacted. Checking what the object says is the caller's job.
+// SetEnvironmentRules replaces the environment rules of t's source id with
+// rules, a JSON document that ParseEnvironmentRules accepts; anything else
+// gives an error wrapping devops.ErrInvalidEnvironmentRules and stores
+// nothing. The rules are checked here rather than left to callers because the
+// ingest path trusts what is stored. They are stored re-encoded from what was
+// checked (compact, keys sorted), so a duplicate key cannot hide a glob.
 func (s *Store) SetEnvironmentRules(ctx context.Context, t *tenant.Tenant, id string, rules []byte) error {
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: set environment rules: %w", err)
 	}
-	if len(rules) > MaxEnvironmentRulesLen {
-		return fmt.Errorf("store: set environment rules: %d bytes, over the limit of %d", len(rules), MaxEnvironmentRulesLen)
+	parsed, err := ParseEnvironmentRules(rules)
+	if err != nil {
+		return fmt.Errorf("store: set environment rules: %w", err)
 	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, rules); err != nil {
-		return fmt.Errorf("store: set environment rules: not JSON: %w", err)
-	}
-	if !bytes.HasPrefix(buf.Bytes(), []byte("{")) {
-		return errors.New("store: set environment rules: not a JSON object")
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep "&" and "<" readable in globs
+	if err := enc.Encode(parsed); err != nil {
+		return fmt.Errorf("store: set environment rules: encode: %w", err)
 	}
 	res := s.db.WithContext(ctx).Exec(`UPDATE sources SET environment_rules = ?, updated_at = ?
 		WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL`,
-		buf.String(), s.ts(s.now()), t.ID, id)
+		strings.TrimSpace(buf.String()), s.ts(s.now()), t.ID, id)
 	if res.Error != nil {
 		return fmt.Errorf("store: set environment rules: %w", res.Error)
 	}
@@ -376,6 +381,41 @@ func (s *Store) SetEnvironmentRules(ctx context.Context, t *tenant.Tenant, id st
 		return fmt.Errorf("store: set environment rules: %w", ErrNotFound)
 	}
 	return nil
+}
+
+// ParseEnvironmentRules reads an environment rules document: a JSON object of
+// at most MaxEnvironmentRulesLen bytes from environment type to a list of
+// globs, that devops.EnvironmentRules.Validate accepts. Every error wraps
+// devops.ErrInvalidEnvironmentRules and says what is wrong, for the person
+// who wrote the rules; problems with several types are joined.
+func ParseEnvironmentRules(doc []byte) (devops.EnvironmentRules, error) {
+	const want = `want an object like {"production": ["prod-*", "live"], "staging": ["*-stable"]}`
+	if len(doc) > MaxEnvironmentRulesLen {
+		return nil, fmt.Errorf("%w: %d bytes, over the limit of %d", devops.ErrInvalidEnvironmentRules, len(doc), MaxEnvironmentRulesLen)
+	}
+	if !json.Valid(doc) {
+		return nil, fmt.Errorf("%w: not JSON; %s", devops.ErrInvalidEnvironmentRules, want)
+	}
+	// Each value is decoded on its own so that a wrong one can be named:
+	// encoding/json's type errors do not say which map key they are about.
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &raw); err != nil || raw == nil {
+		return nil, fmt.Errorf("%w: not a JSON object; %s", devops.ErrInvalidEnvironmentRules, want)
+	}
+	rules := make(devops.EnvironmentRules, len(raw))
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(raw)) {
+		var globs []string
+		if err := json.Unmarshal(raw[key], &globs); err != nil || globs == nil {
+			errs = append(errs, fmt.Errorf(`%w: the value of %q must be a list of glob strings, like ["prod-*"]`, devops.ErrInvalidEnvironmentRules, key))
+			continue
+		}
+		rules[devops.EnvironmentType(key)] = globs
+	}
+	if err := errors.Join(append(errs, rules.Validate())...); err != nil {
+		return nil, err
+	}
+	return rules, nil
 }
 
 // scanSource reads sourceColumns, then any extra columns into extra.

@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyline/keyline/app/dbtest"
+	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
@@ -393,6 +396,96 @@ func TestSetEnvironmentRules(t *testing.T) {
 		}
 		if err := s.SetEnvironmentRules(ctx, tn, "src_unknown", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("unknown source: %v", err)
+		}
+	})
+}
+
+// TestSetEnvironmentRulesValidates checks that rules the ingest path could not
+// use are refused with their reason and leave the stored rules as they were.
+func TestSetEnvironmentRulesValidates(t *testing.T) {
+	eleven := make([]string, devops.MaxEnvironmentGlobs+1)
+	for i := range eleven {
+		eleven[i] = fmt.Sprintf("qa-%d", i)
+	}
+	tooMany, _ := json.Marshal(map[string][]string{"testing": eleven})
+	tests := []struct {
+		name, rules string
+		want        []string // in the error
+	}{
+		{"empty", ``, []string{"not JSON"}},
+		{"not an object", `["prod-*"]`, []string{"not a JSON object"}},
+		{"null document", `null`, []string{"not a JSON object"}},
+		{"unknown type", `{"prod": ["prod-*"]}`, []string{`"prod" is not a type rules can map to`}},
+		{"unmapped type", `{"unmapped": ["*"]}`, []string{`"unmapped" is not a type`}},
+		{"type in other case", `{"Production": ["prod-*"]}`, []string{`"Production" is not a type`}},
+		{"string instead of list", `{"production": "prod-*"}`, []string{`"production" must be a list of glob strings`}},
+		{"null list", `{"production": null}`, []string{`"production" must be a list`}},
+		{"number glob", `{"production": [1]}`, []string{`"production" must be a list`}},
+		{"too many globs", string(tooMany), []string{"testing has 11 globs, at most 10"}},
+		{"malformed glob", `{"production": ["prod-[0-9"]}`, []string{`production glob 1 "prod-[0-9" is not a valid glob`}},
+		{"empty glob", `{"staging": ["ok", ""]}`, []string{`staging glob 2 "" is empty`}},
+		{"every problem named", `{"production": ["{a"], "qa": ["*"], "staging": 3}`,
+			[]string{`production glob 1 "{a"`, `"qa" is not a type`, `"staging" must be a list`}},
+	}
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		tn := mustUpsert(t, s, install("acme"))
+		c := mustCreateSource(t, s, tn, store.SourceGeneric, "")
+		const kept = `{"production":["live-*"]}`
+		must(t, s.SetEnvironmentRules(ctx, tn, c.src.ID, []byte(kept)))
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				err := s.SetEnvironmentRules(ctx, tn, c.src.ID, []byte(tt.rules))
+				if !errors.Is(err, devops.ErrInvalidEnvironmentRules) {
+					t.Fatalf("SetEnvironmentRules(%s) = %v, want an error wrapping ErrInvalidEnvironmentRules", tt.rules, err)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				if _, perr := store.ParseEnvironmentRules([]byte(tt.rules)); perr == nil {
+					t.Error("ParseEnvironmentRules accepted what SetEnvironmentRules refused")
+				}
+				got, err := s.SourceByID(ctx, tn, c.src.ID)
+				must(t, err)
+				if string(got.EnvironmentRules) != kept {
+					t.Errorf("rules after a refused update = %s, want %s unchanged", got.EnvironmentRules, kept)
+				}
+			})
+		}
+		// Invalid rules for a source that does not exist are refused for
+		// what they are, before the lookup.
+		if err := s.SetEnvironmentRules(ctx, tn, "src_unknown", []byte(`{"prod":["*"]}`)); !errors.Is(err, devops.ErrInvalidEnvironmentRules) {
+			t.Errorf("invalid rules for an unknown source: %v", err)
+		}
+	})
+}
+
+// TestSetEnvironmentRulesStoresWhatWasChecked checks that the stored document
+// is the one validated: re-encoded with sorted keys, a duplicate key's last
+// value (the one encoding/json reads), globs written as they were.
+func TestSetEnvironmentRulesStoresWhatWasChecked(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		tn := mustUpsert(t, s, install("acme"))
+		c := mustCreateSource(t, s, tn, store.SourceGeneric, "")
+		for _, tt := range []struct{ in, want string }{
+			{`{}`, `{}`},
+			{` { "staging" : [ "*-stable" ] , "development": [] } `, `{"development":[],"staging":["*-stable"]}`},
+			{`{"production": ["[invalid"], "production": ["live-*"]}`, `{"production":["live-*"]}`},
+			{`{"testing": ["qa&<uat>*", "\u00e9t\u00e9-*"]}`, `{"testing":["qa&<uat>*","été-*"]}`},
+		} {
+			must(t, s.SetEnvironmentRules(ctx, tn, c.src.ID, []byte(tt.in)))
+			got, err := s.SourceByID(ctx, tn, c.src.ID)
+			must(t, err)
+			if string(got.EnvironmentRules) != tt.want {
+				t.Errorf("SetEnvironmentRules(%s) stored %s, want %s", tt.in, got.EnvironmentRules, tt.want)
+			}
+			var back devops.EnvironmentRules
+			if err := json.Unmarshal(got.EnvironmentRules, &back); err != nil || back.Validate() != nil {
+				t.Errorf("stored rules %s do not read back as valid rules: %v", got.EnvironmentRules, err)
+			}
 		}
 	})
 }

@@ -302,7 +302,7 @@ func TestIngestEveryFixture(t *testing.T) {
 		"github/workflow_run_completed_failure.json": "workflow_run", "github/workflow_run_completed_success.json": "workflow_run",
 		"github/workflow_run_in_progress.json": "workflow_run", "github/push_hostile.json": "push",
 		"github/create_branch.json": "create", "github/delete_branch.json": "delete",
-		"gitlab/deployment_success.json":       "Deployment Hook", "gitlab/merge_request_merged.json": "Merge Request Hook",
+		"gitlab/deployment_success.json": "Deployment Hook", "gitlab/merge_request_merged.json": "Merge Request Hook",
 		"gitlab/pipeline_success.json": "Pipeline Hook", "gitlab/push.json": "Push Hook",
 		"bitbucket/commit_status_successful.json": "repo:commit_status_updated", "bitbucket/pullrequest_fulfilled.json": "pullrequest:fulfilled",
 		"bitbucket/repo_push.json": "repo:push",

@@ -36,6 +36,8 @@ type Store interface {
 	CountIssueLinks(ctx context.Context, t *tenant.Tenant, issueKey string) (map[string]int, error)
 	CreateSource(ctx context.Context, t *tenant.Tenant, kind, name string) (*store.Source, string, string, error)
 	ListSources(ctx context.Context, t *tenant.Tenant) ([]store.Source, error)
+	SourceByID(ctx context.Context, t *tenant.Tenant, id string) (*store.Source, error)
+	SetEnvironmentRules(ctx context.Context, t *tenant.Tenant, id string, rules []byte) error
 	RotateSourceSecret(ctx context.Context, t *tenant.Tenant, id string, overlap time.Duration) (string, error)
 	DeleteSource(ctx context.Context, t *tenant.Tenant, id string) error
 	ListDeliveries(ctx context.Context, t *tenant.Tenant, sourceID string, limit int) ([]store.Delivery, error)

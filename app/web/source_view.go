@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -18,10 +19,17 @@ type sourceJSON struct {
 	Name                string     `json:"name"`
 	CreatedAt           time.Time  `json:"created_at"`
 	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
+	// EnvironmentRules is shown as the JSON object it is, not as a string.
+	EnvironmentRules json.RawMessage `json:"environment_rules"`
 }
 
 func toSourceJSON(src store.Source) sourceJSON {
-	return sourceJSON{ID: src.ID, Kind: src.Kind, Name: src.Name, CreatedAt: src.CreatedAt, PreviousSecretUntil: src.PreviousSecretUntil}
+	rules := src.EnvironmentRules
+	if len(rules) == 0 {
+		rules = json.RawMessage("{}") // a RawMessage left empty would break the whole answer
+	}
+	return sourceJSON{ID: src.ID, Kind: src.Kind, Name: src.Name, CreatedAt: src.CreatedAt,
+		PreviousSecretUntil: src.PreviousSecretUntil, EnvironmentRules: rules}
 }
 
 // webhookURL is where a source's provider sends deliveries.

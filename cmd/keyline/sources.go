@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,6 +34,11 @@ commands:
           --secret-stdin reads the new secret from standard input instead of
           generating one, for providers that issue their own (PagerDuty)
   delete  --site URL --id ID [--json]
+  rules   --site URL --id ID (--rules JSON | --rules-file PATH) [--json]
+          replace the source's environment rules and print them; JSON is an object
+          from type to globs, e.g. '{"production": ["prod-*", "live"], "staging": ["*-stable"]}'
+          (types: development, testing, staging, production; '{}' clears them).
+          --rules-file - reads them from standard input
 
 --site is the Jira site's base URL or custom domain, e.g. https://acme.atlassian.net.
 Settings (database, KEYLINE_BASE_URL for webhook URLs) come from the same
@@ -58,7 +65,9 @@ type sourceJSON struct {
 	CreatedAt           *time.Time `json:"created_at,omitempty"`
 	UpdatedAt           *time.Time `json:"updated_at,omitempty"`
 	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
-	Deleted             bool       `json:"deleted,omitempty"`
+	// EnvironmentRules is printed as the JSON object it is, not as a string.
+	EnvironmentRules json.RawMessage `json:"environment_rules,omitempty"`
+	Deleted          bool            `json:"deleted,omitempty"`
 }
 
 // sourcesFlags are the flags every sources command shares.
@@ -97,18 +106,20 @@ func (f *sourcesFlags) parse(args []string, required map[string]*string) error {
 	return nil
 }
 
-// sources runs "keyline sources …". stdin is read by rotate --secret-stdin only.
+// sources runs "keyline sources …". stdin is read by rotate --secret-stdin
+// and rules --rules-file - only.
 func sources(ctx context.Context, args []string, env map[string]string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("sources: missing command (add, list, rotate or delete); see keyline sources help")
+		return errors.New("sources: missing command (add, list, rotate, delete or rules); see keyline sources help")
 	}
 	cmd, args := args[0], args[1:]
 	f := newSourcesFlags(cmd)
 	var (
-		kind, name, id string
-		overlap        time.Duration
-		secretStdin    bool
-		required       map[string]*string
+		kind, name, id      string
+		overlap             time.Duration
+		secretStdin         bool
+		rulesArg, rulesFile string
+		required            map[string]*string
 	)
 	switch cmd {
 	case "add":
@@ -124,11 +135,16 @@ func sources(ctx context.Context, args []string, env map[string]string, stdin io
 	case "delete":
 		f.fs.StringVar(&id, "id", "", "source id")
 		required = map[string]*string{"id": &id}
+	case "rules":
+		f.fs.StringVar(&id, "id", "", "source id")
+		f.fs.StringVar(&rulesArg, "rules", "", "environment rules as a JSON object")
+		f.fs.StringVar(&rulesFile, "rules-file", "", "file holding the rules; - for standard input")
+		required = map[string]*string{"id": &id}
 	case "help", "-h", "--help":
 		_, err := fmt.Fprint(stdout, sourcesUsage)
 		return err
 	default:
-		return fmt.Errorf("sources: unknown command %q (add, list, rotate or delete)", cmd)
+		return fmt.Errorf("sources: unknown command %q (add, list, rotate, delete or rules)", cmd)
 	}
 	if err := f.parse(args, required); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -139,6 +155,14 @@ func sources(ctx context.Context, args []string, env map[string]string, stdin io
 	}
 	if cmd == "add" && !store.ValidSourceKind(kind) {
 		return fmt.Errorf("sources add: unknown kind %q (want one of %s)", kind, strings.Join(store.SourceKinds(), ", "))
+	}
+	var rules []byte
+	if cmd == "rules" {
+		r, err := readRules(f.fs, rulesArg, rulesFile, stdin)
+		if err != nil {
+			return fmt.Errorf("sources rules: %w", err)
+		}
+		rules = r
 	}
 	var secret string
 	if secretStdin {
@@ -194,6 +218,15 @@ func sources(ctx context.Context, args []string, env map[string]string, stdin io
 			return fmt.Errorf("sources rotate: %w", err)
 		}
 		return printRotated(stdout, f.asJSON, src, secret)
+	case "rules":
+		if err := st.SetEnvironmentRules(ctx, t, id, rules); err != nil {
+			return fmt.Errorf("sources rules: %w", err)
+		}
+		src, err := st.SourceByID(ctx, t, id)
+		if err != nil {
+			return fmt.Errorf("sources rules: %w", err)
+		}
+		return printRules(stdout, f.asJSON, src)
 	default: // delete
 		if err := st.DeleteSource(ctx, t, id); err != nil {
 			return fmt.Errorf("sources delete: %w", err)
@@ -233,6 +266,42 @@ func readSecret(r io.Reader) (string, error) {
 	return line, nil
 }
 
+// readRules returns the rules document given by exactly one of --rules and
+// --rules-file (a path, or - for stdin). It only reads: the store checks what
+// the rules say, so the command and the API refuse the same documents.
+func readRules(fs *flag.FlagSet, arg, file string, stdin io.Reader) ([]byte, error) {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	switch {
+	case set["rules"] && set["rules-file"]:
+		return nil, errors.New("give --rules or --rules-file, not both")
+	case set["rules"]:
+		return []byte(arg), nil
+	case !set["rules-file"]:
+		return nil, errors.New("--rules or --rules-file is required")
+	}
+	r, name := stdin, "standard input"
+	if file != "-" {
+		fh, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--rules-file: %w", err)
+		}
+		defer fh.Close()
+		r, name = fh, file
+	} else if r == nil {
+		return nil, errors.New("--rules-file -: no standard input")
+	}
+	// One byte over the limit is enough to know the document is too large.
+	b, err := io.ReadAll(io.LimitReader(r, store.MaxEnvironmentRulesLen+1))
+	if err != nil {
+		return nil, fmt.Errorf("--rules-file: read %s: %w", name, err)
+	}
+	if len(b) > store.MaxEnvironmentRulesLen {
+		return nil, fmt.Errorf("--rules-file: %s is over the limit of %d bytes", name, store.MaxEnvironmentRulesLen)
+	}
+	return b, nil
+}
+
 func printCreated(w io.Writer, asJSON bool, baseURL string, t *tenant.Tenant, src *store.Source, token, secret string) error {
 	url := ingest.WebhookURL(baseURL, token)
 	if asJSON {
@@ -248,7 +317,8 @@ func printList(w io.Writer, asJSON bool, list []store.Source) error {
 		out := make([]sourceJSON, 0, len(list))
 		for _, s := range list {
 			out = append(out, sourceJSON{ID: s.ID, Kind: s.Kind, Name: s.Name,
-				CreatedAt: &s.CreatedAt, UpdatedAt: &s.UpdatedAt, PreviousSecretUntil: s.PreviousSecretUntil})
+				CreatedAt: &s.CreatedAt, UpdatedAt: &s.UpdatedAt, PreviousSecretUntil: s.PreviousSecretUntil,
+				EnvironmentRules: s.EnvironmentRules})
 		}
 		return writeJSON(w, out)
 	}
@@ -284,6 +354,19 @@ func printRotated(w io.Writer, asJSON bool, src *store.Source, secret string) er
 		b.WriteString("The previous secret no longer verifies.\n")
 	}
 	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func printRules(w io.Writer, asJSON bool, src *store.Source) error {
+	if asJSON {
+		return writeJSON(w, sourceJSON{ID: src.ID, Kind: src.Kind, Name: src.Name,
+			UpdatedAt: &src.UpdatedAt, EnvironmentRules: src.EnvironmentRules})
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, src.EnvironmentRules, "", "  "); err != nil {
+		return fmt.Errorf("print rules: %w", err)
+	}
+	_, err := fmt.Fprintf(w, "Source %s: environment rules set; deliveries from now on are classified by them.\n%s\n", src.ID, pretty.Bytes())
 	return err
 }
 
