@@ -4,6 +4,7 @@
 //	keyline migrate   apply database migrations and exit
 //	keyline sources   add, list, rotate or delete a site's webhook sources
 //	keyline report    send a build, deployment or incident to a generic source
+//	keyline loadtest  load-test a running Keyline (ingest)
 //	keyline version   print the version
 package main
 
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		err = sources(ctx, args, env, os.Stdin, stdout, stderr)
 	case "report":
 		err = report(ctx, args, env, os.Stdin, stdout, stderr)
+	case "loadtest":
+		err = runLoadtest(ctx, args, env, stdout, stderr)
 	case "version":
 		_, err = fmt.Fprintln(stdout, "keyline", version)
 	case "help", "-h", "--help":
@@ -67,6 +70,8 @@ commands:
             (keyline sources help)
   report    send a build, deployment or incident to a generic source
             (keyline report help)
+  loadtest  load-test a running Keyline with GitHub pushes
+            (keyline loadtest help)
   version   print the version
 
 Settings come from KEYLINE_* environment variables; see README.md.

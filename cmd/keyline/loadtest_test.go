@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/keyline/keyline/app/config"
+	"github.com/keyline/keyline/app/store"
+)
+
+// startKeyline builds the application as serve does, on embedded SQLite in a
+// temporary data dir, and serves it on 127.0.0.1 until the test ends.
+func startKeyline(t *testing.T) (env map[string]string, baseURL string, a *application) {
+	t.Helper()
+	env = map[string]string{
+		"KEYLINE_DATA_DIR":  t.TempDir(),
+		"KEYLINE_BASE_URL":  "https://keyline.example.com",
+		"KEYLINE_LOG_LEVEL": "warn",
+	}
+	a, err := newApplication(context.Background(), env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.server.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		a.store.Close()
+	})
+	return env, srv.URL, a
+}
+
+func runLoad(env map[string]string, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"loadtest", "ingest"}, args...), env, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// acceptedDeliveries returns the live sources of site loadtest-<n> and how
+// many accepted push lines their delivery logs hold; any other line fails
+// the test.
+func acceptedDeliveries(t *testing.T, st *store.Store, env map[string]string, n int) (sourceIDs []string, accepted int) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := config.Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ten, err := st.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-", n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := st.ListSources(ctx, ten)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list {
+		sourceIDs = append(sourceIDs, s.ID)
+		lines, err := st.ListDeliveries(ctx, ten, s.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			if l.Outcome == store.DeliveryAccepted && l.Event == "push" {
+				accepted++
+			} else {
+				t.Errorf("loadtest-%d: delivery %s %s %d %q", n, l.Event, l.Outcome, l.Status, l.Reason)
+			}
+		}
+	}
+	return sourceIDs, accepted
+}
+
+// TestLoadtestIngestEndToEnd runs the command against a real in-process
+// Keyline: it seeds the server's database, delivers pushes that the server
+// verifies and stores, and passes; a second run seeds again and replaces
+// the sources.
+func TestLoadtestIngestEndToEnd(t *testing.T) {
+	env, url, a := startKeyline(t)
+
+	code, out, errs := runLoad(env, "--tenants", "2", "--concurrency", "4", "--duration", "1s", "--warmup", "0s", "--url", url)
+	if code != 0 {
+		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, want := range []string{"seeded 2 tenants", "throughput", "p99", "200: ", "accepted: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	var firstIDs []string
+	for n := 1; n <= 2; n++ {
+		ids, accepted := acceptedDeliveries(t, a.store, env, n)
+		if len(ids) != 1 || accepted == 0 {
+			t.Errorf("loadtest-%d: sources %v, %d accepted deliveries", n, ids, accepted)
+		}
+		firstIDs = append(firstIDs, ids...)
+	}
+
+	code, out, errs = runLoad(env, "--tenants", "2", "--concurrency", "2", "--duration", "300ms", "--warmup", "0s",
+		"--commits", "3", "--json", "--url", url)
+	if code != 0 {
+		t.Fatalf("second run: code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	var res struct {
+		Tenants int `json:"tenants_seeded"`
+		Report  struct {
+			Sent     int            `json:"sent"`
+			OK       int            `json:"ok"`
+			Outcomes map[string]int `json:"outcomes"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if res.Tenants != 2 || res.Report.Sent == 0 || res.Report.OK != res.Report.Sent || res.Report.Outcomes["accepted"] != res.Report.OK {
+		t.Errorf("second run: %s", out)
+	}
+	for n := 1; n <= 2; n++ {
+		ids, accepted := acceptedDeliveries(t, a.store, env, n)
+		if len(ids) != 1 || ids[0] == firstIDs[n-1] || accepted == 0 {
+			t.Errorf("loadtest-%d after the re-run: sources %v (first run's %s), %d accepted", n, ids, firstIDs[n-1], accepted)
+		}
+	}
+}
+
+// TestLoadtestIngestFailsOnRefusals points the command at a Keyline on
+// another database: every delivery is answered 404, and the run must fail
+// saying so.
+func TestLoadtestIngestFailsOnRefusals(t *testing.T) {
+	_, url, _ := startKeyline(t)
+	other := map[string]string{"KEYLINE_DATA_DIR": t.TempDir(), "KEYLINE_LOG_LEVEL": "warn"}
+	code, out, errs := runLoad(other, "--tenants", "1", "--concurrency", "2", "--duration", "200ms", "--warmup", "0s", "--url", url)
+	if code != 1 {
+		t.Fatalf("code %d, want 1\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, want := range []string{"responses failed", "404: ", "same database"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q: %s", want, errs)
+		}
+	}
+	if strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("stderr is not one line: %q", errs)
+	}
+}
+
+func TestLoadtestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--tenants", "0"},
+		{"--concurrency", "0"},
+		{"--duration", "0s"},
+		{"--rate", "-1"},
+		{"--commits", "0"},
+		{"--url", "ftp://example.com"},
+		{"stray"},
+	} {
+		code, _, errs := runLoad(nil, args...)
+		if code != 1 || !strings.Contains(errs, "loadtest ingest:") {
+			t.Errorf("%v: code %d, stderr %q", args, code, errs)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"loadtest", "help"}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "--concurrency") {
+		t.Errorf("help: code %d, out %q", code, out.String())
+	}
+	if code := run(context.Background(), []string{"loadtest", "panels"}, nil, &out, &errb); code != 1 {
+		t.Errorf("unknown scenario: code %d", code)
+	}
+}
