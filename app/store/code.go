@@ -47,9 +47,11 @@ func (w *batchWriter) repository(r devops.Repository) error {
 		name, url, branch, branch, w.s.ts(w.now), w.t.ID, w.src, id, name, url, branch, branch)
 }
 
-// commits records commits and links them to the keys in their messages. A
-// commit already known keeps its row: a hash names fixed content.
-func (w *batchWriter) commits(cs []devops.Commit) error {
+// commits records commits with their predecessors in the push that carried
+// them, and links them to the keys in their messages. A commit already
+// known keeps its row (a hash names fixed content); a predecessor other than
+// the one it was first seen with is added to commit_parents.
+func (w *batchWriter) commits(cs []devops.Commit, parents map[string]edge) error {
 	rows := make([][]any, 0, len(cs))
 	var links [][]any
 	at := w.s.ts(w.now)
@@ -59,30 +61,126 @@ func (w *batchWriter) commits(cs []devops.Commit) error {
 			continue
 		}
 		keys := cleanKeys(c.IssueKeys)
+		p := parents[sha]
 		rows = append(rows, []any{w.t.ID, sha, w.src, cleanText(c.RepositoryID, maxIDLen),
 			cleanMessage(c.Message, maxMessageLen), cleanText(c.Author.Name, maxNameLen),
 			cleanText(c.Author.Email, maxNameLen), cleanText(c.Author.Username, maxNameLen),
-			w.s.optTime(c.AuthoredAt), cleanURL(c.URL), c.Merge, keysText(keys), at})
+			w.s.optTime(c.AuthoredAt), cleanURL(c.URL), c.Merge, p.parent, p.gap, keysText(keys), at})
 		for _, k := range keys {
 			links = append(links, []any{w.t.ID, k, EntityCommit, sha, at})
 		}
 	}
-	err := w.insertRows(`INSERT INTO commits (tenant_id, sha, source_id, repository_id, message,
-			author_name, author_email, author_username, authored_at, url, merge, issue_keys, first_seen_at)`,
-		`ON CONFLICT (tenant_id, sha) DO NOTHING`, rows)
+	stmts, err := valuesStatements(`INSERT INTO commits (tenant_id, sha, source_id, repository_id, message,
+			author_name, author_email, author_username, authored_at, url, merge, parent_sha, parent_gap,
+			issue_keys, first_seen_at)`,
+		`ON CONFLICT (tenant_id, sha) DO NOTHING RETURNING sha`, rows)
 	if err != nil {
+		return err
+	}
+	// Which commits are new decides which edges need commit_parents rows.
+	// Deferred, the edge insert names the commit inserts' WITH clauses.
+	var inserted []string
+	var insertedFrom []string
+	for i, st := range stmts {
+		if w.deferring {
+			st.name = fmt.Sprintf("new_commits_%d", i)
+			w.deferred = append(w.deferred, st)
+			insertedFrom = append(insertedFrom, "SELECT sha FROM "+st.name)
+			continue
+		}
+		var shas []string
+		if err := w.tx.Raw(st.q, st.args...).Scan(&shas).Error; err != nil {
+			return err
+		}
+		inserted = append(inserted, shas...)
+	}
+	if err := w.extraParents(parents, inserted, insertedFrom); err != nil {
 		return err
 	}
 	return w.insertRows(`INSERT INTO issue_links (tenant_id, issue_key, entity_type, entity_id, created_at)`,
 		`ON CONFLICT (tenant_id, issue_key, entity_type, entity_id) DO NOTHING`, links)
 }
 
-// push records a push and the commit order it reveals: each listed commit
+// edge is a commit's predecessor as a push shows it.
+type edge struct {
+	parent string
+	gap    bool
+}
+
+// pushParents returns the commit order a push reveals: each listed commit
 // follows the one before it, and the first follows the push's "before" —
 // unless the push created the ref or was forced, when the first commit's
 // predecessor is not known. A truncated push (the provider listed only its
 // newest commits) still ties its first listed commit to "before", as a gap
 // edge: the range walk then finds the right end but knows it missed commits.
+func pushParents(p *devops.Push) map[string]edge {
+	if p == nil {
+		return nil
+	}
+	before := cleanSHA(p.Before)
+	out := map[string]edge{}
+	prev := ""
+	for i, sha := range p.CommitSHAs {
+		if sha = cleanSHA(sha); sha == "" {
+			continue
+		}
+		switch {
+		case i > 0 && prev != "" && prev != sha:
+			out[sha] = edge{parent: prev}
+		case i == 0 && before != "" && !p.Created && !p.Forced && before != sha:
+			out[sha] = edge{parent: before, gap: p.Truncated}
+		}
+		prev = sha
+	}
+	return out
+}
+
+// extraParents records the predecessors of commits that were known before
+// this batch: a new commit keeps its predecessor in its own row, but a
+// known one (a feature branch's commit now merged to main) may follow a
+// different commit here, and the range walk must see both. Whether a
+// commit is new comes from the commit insert itself (inserted, or on the
+// one-statement path the queries insertedFrom), never from reading the
+// commits table, whose plan would depend on its statistics on the hot path.
+// An edge that repeats the stored one is harmless: the walk folds it.
+func (w *batchWriter) extraParents(parents map[string]edge, inserted, insertedFrom []string) error {
+	isNew := map[string]bool{}
+	for _, sha := range inserted {
+		isNew[sha] = true
+	}
+	var sb strings.Builder
+	args := []any{w.t.ID}
+	sb.WriteString(`INSERT INTO commit_parents (tenant_id, sha, parent_sha, gap)
+		SELECT ?, v.column1, v.column2, v.column3 FROM (VALUES `)
+	n := 0
+	for sha, e := range parents {
+		if isNew[sha] {
+			continue
+		}
+		if n > 0 {
+			sb.WriteString(", ")
+		}
+		n++
+		sb.WriteString("(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BOOLEAN))")
+		args = append(args, sha, e.parent, e.gap)
+	}
+	if n == 0 {
+		return nil
+	}
+	sb.WriteString(") AS v")
+	if len(insertedFrom) > 0 {
+		sb.WriteString(" WHERE v.column1 NOT IN (" + strings.Join(insertedFrom, " UNION ALL ") + ")")
+	}
+	// SQLite needs a WHERE between a SELECT and ON CONFLICT, or it reads the
+	// ON as part of a join.
+	if len(insertedFrom) == 0 {
+		sb.WriteString(" WHERE TRUE")
+	}
+	sb.WriteString(" ON CONFLICT (tenant_id, sha, parent_sha) DO NOTHING")
+	return w.exec(sb.String(), args...)
+}
+
+// push records a push, and marks its branch deleted when the push deleted it.
 func (w *batchWriter) push(p devops.Push) error {
 	repo := cleanText(p.RepositoryID, maxIDLen)
 	ref := cleanText(p.Ref, maxRefLen)
@@ -91,36 +189,22 @@ func (w *batchWriter) push(p devops.Push) error {
 		return errors.New("push has no valid after hash")
 	}
 	before := cleanSHA(p.Before)
-	var shas []string
+	n := 0
 	for _, sha := range p.CommitSHAs {
-		if sha = cleanSHA(sha); sha != "" {
-			shas = append(shas, sha)
+		if cleanSHA(sha) != "" {
+			n++
 		}
 	}
-	var edges [][]any
-	for i, sha := range shas {
-		switch {
-		case i > 0:
-			edges = append(edges, []any{w.t.ID, sha, shas[i-1], false})
-		case before != "" && !p.Created && !p.Forced && before != sha:
-			edges = append(edges, []any{w.t.ID, sha, before, p.Truncated})
-		}
-	}
-	err := w.insertRows(`INSERT INTO commit_parents (tenant_id, sha, parent_sha, gap)`,
-		`ON CONFLICT (tenant_id, sha, parent_sha) DO NOTHING`, edges)
-	if err != nil {
-		return err
-	}
-	total := max(p.TotalCommits, len(shas))
+	total := max(p.TotalCommits, n)
 	pushedAt := p.PushedAt
 	if pushedAt.IsZero() {
 		pushedAt = w.now
 	}
-	err = w.exec(`INSERT INTO pushes (tenant_id, source_id, repository_id, ref, before_sha, after_sha,
+	err := w.exec(`INSERT INTO pushes (tenant_id, source_id, repository_id, ref, before_sha, after_sha,
 			commit_count, total_commits, truncated, forced, created, deleted, pushed_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, source_id, repository_id, ref, before_sha, after_sha) DO NOTHING`,
-		w.t.ID, w.src, repo, ref, before, after, len(shas), total, p.Truncated || total > len(shas),
+		w.t.ID, w.src, repo, ref, before, after, n, total, p.Truncated || total > n,
 		p.Forced, p.Created, p.Deleted, w.s.ts(pushedAt))
 	if err != nil {
 		return err

@@ -234,7 +234,11 @@ var walkSQL = `WITH RECURSIVE walk(sha, depth, gap, stopped) AS (
 	SELECT CAST(? AS TEXT), 0, FALSE, ` + fmt.Sprintf(deployedBefore, "?") + `
 	UNION
 	SELECT p.parent_sha, w.depth + 1, p.gap, ` + fmt.Sprintf(deployedBefore, "p.parent_sha") + `
-	FROM walk w JOIN commit_parents p ON p.tenant_id = ? AND p.sha = w.sha
+	FROM walk w JOIN (
+		SELECT tenant_id, sha, parent_sha, parent_gap AS gap FROM commits WHERE parent_sha <> ''
+		UNION ALL
+		SELECT tenant_id, sha, parent_sha, gap FROM commit_parents
+	) p ON p.tenant_id = ? AND p.sha = w.sha
 	WHERE NOT w.stopped AND w.depth < ?
 )
 SELECT sha, depth, gap, stopped FROM walk LIMIT ?`

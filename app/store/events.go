@@ -2,12 +2,13 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"github.com/keyline/keyline/app/devops"
@@ -47,14 +48,18 @@ func (s *Store) RecordEvent(ctx context.Context, t *tenant.Tenant, sourceID stri
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = s.now()
 	}
+	if d.Outcome == DeliveryAccepted && b != nil && s.dialect == DialectPostgres && codeOnly(b) {
+		id, err := s.writeCodeAtOnce(ctx, t, sourceID, d, b)
+		if err == nil {
+			s.trimDeliveries(ctx, t, sourceID, id)
+			return nil
+		}
+		if !errors.Is(err, errNeedsTransaction) {
+			return fmt.Errorf("store: record event: %w", err)
+		}
+	}
 	var id int64
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		w := &batchWriter{s: s, tx: tx, t: t, src: sourceID, now: normTime(d.ReceivedAt)}
-		if d.Outcome == DeliveryAccepted && b != nil && s.dialect == DialectPostgres && codeOnly(b) {
-			var err error
-			id, err = w.writeCode(d, b)
-			return err
-		}
 		var err error
 		if id, err = s.insertDelivery(tx, t, sourceID, d); err != nil {
 			return err
@@ -62,6 +67,7 @@ func (s *Store) RecordEvent(ctx context.Context, t *tenant.Tenant, sourceID stri
 		if d.Outcome != DeliveryAccepted || b == nil {
 			return nil
 		}
+		w := &batchWriter{s: s, tx: tx, t: t, src: sourceID, now: normTime(d.ReceivedAt)}
 		return w.write(b)
 	})
 	if err != nil {
@@ -79,60 +85,80 @@ func codeOnly(b *devops.Batch) bool {
 	return len(b.PullRequests)+len(b.Builds)+len(b.Deployments)+len(b.Incidents) == 0
 }
 
-// writeCode records a code-only batch on PostgreSQL in one statement: the
-// entity upserts run as data-modifying WITH clauses of the delivery insert,
-// whose RETURNING also names the deployments of the pushed commits. One
-// round trip instead of ten is what lets a 2-core server take thousands of
-// pushes a second. A duplicate delivery inserts no log line; the whole
-// transaction is then rolled back, entities included.
-func (w *batchWriter) writeCode(d Delivery, b *devops.Batch) (int64, error) {
-	w.deferring = true
+// errNeedsTransaction says a code-only batch touches commits of known
+// deployments, which must be re-linked in the same transaction.
+var errNeedsTransaction = errors.New("batch needs a transaction")
+
+// sqlStateAbort is the SQLSTATE raised by keyline_abort (migration 00007).
+const sqlStateAbort = "KL001"
+
+// writeCodeAtOnce records a code-only batch on PostgreSQL in one statement
+// that commits on its own: the entity upserts are data-modifying WITH
+// clauses of the delivery insert. One round trip instead of a dozen (and no
+// BEGIN and COMMIT) is what lets a small server take thousands of pushes a
+// second. The statement aborts itself, writing nothing, through
+// keyline_abort when the delivery id was already claimed (ErrDuplicate) or
+// when a pushed commit is the commit of a known deployment, whose range must
+// then be recomputed in a transaction (errNeedsTransaction).
+func (s *Store) writeCodeAtOnce(ctx context.Context, t *tenant.Tenant, sourceID string, d Delivery, b *devops.Batch) (int64, error) {
+	w := &batchWriter{s: s, t: t, src: sourceID, now: normTime(d.ReceivedAt), deferring: true}
 	if err := w.write(b); err != nil {
 		return 0, err
 	}
-	w.deferring = false
-	args, err := w.s.deliveryArgs(w.t, w.src, d)
+	dargs, err := s.deliveryArgs(t, sourceID, d)
 	if err != nil {
 		return 0, err
 	}
 	var sb strings.Builder
-	var all []any
+	var args []any
+	sb.WriteString("WITH ")
 	for i, st := range w.deferred {
-		if i == 0 {
-			sb.WriteString("WITH ")
-		} else {
-			sb.WriteString(",\n")
+		name := st.name
+		if name == "" {
+			name = fmt.Sprintf("w%d", i)
 		}
-		fmt.Fprintf(&sb, "w%d AS (%s)", i, st.q)
-		all = append(all, st.args...)
+		fmt.Fprintf(&sb, "%s AS (%s),\n", name, st.q)
+		args = append(args, st.args...)
 	}
-	sb.WriteString("\n")
-	sb.WriteString(strings.TrimSuffix(insertDeliveryPostgres, "RETURNING id"))
-	all = append(all, args...)
-	shas := w.pushedSHAs
-	sb.WriteString("RETURNING id, ''")
-	if len(shas) > 0 {
-		sb.WriteString(` || COALESCE((SELECT string_agg(id, ' ') FROM (SELECT id FROM deployments
-			WHERE tenant_id = ? AND commit_sha IN (` + inList(len(shas)) + `) LIMIT ?) r), '')`)
-		all = append(anys(append(all, w.t.ID), shas), maxRelinks)
+	fmt.Fprintf(&sb, "d AS (%s)\n", insertDeliveryPostgres)
+	args = append(args, dargs...)
+	sb.WriteString("SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM d) THEN keyline_abort('duplicate')")
+	if shas := w.pushedSHAs; len(shas) > 0 {
+		sb.WriteString(` WHEN EXISTS (SELECT 1 FROM deployments WHERE tenant_id = ? AND commit_sha IN (` +
+			inList(len(shas)) + `)) THEN keyline_abort('relink')`)
+		args = anys(append(args, t.ID), shas)
 	}
-	var (
-		id      int64
-		relinks string
-	)
-	err = queryRow(w.tx, sb.String(), all...).Scan(&id, &relinks)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, w.s.notInserted(w.tx, w.t, w.src, d)
-	}
-	if err != nil {
-		return 0, err
-	}
-	for _, dep := range strings.Fields(relinks) {
-		if err := w.relinkDeployment(dep); err != nil {
-			return 0, fmt.Errorf("relink deployments: %w", err)
+	sb.WriteString(" ELSE (SELECT id FROM d) END")
+	// database/sql directly, with PostgreSQL's own placeholders: rewriting
+	// a few hundred "?" is a measurable share of a push's CPU in gorm.
+	var id int64
+	err = s.sqlDB.QueryRowContext(ctx, dollarPlaceholders(sb.String()), args...).Scan(&id)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == sqlStateAbort {
+		if pgErr.Message == "relink" {
+			return 0, errNeedsTransaction
 		}
+		return 0, s.notInserted(s.db.WithContext(ctx), t, sourceID, d)
 	}
-	return id, nil
+	return id, err
+}
+
+// dollarPlaceholders numbers the "?" placeholders of q as $1, $2, ...; q
+// must hold no "?" other than placeholders.
+func dollarPlaceholders(q string) string {
+	var sb strings.Builder
+	sb.Grow(len(q) + len(q)/8)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			sb.WriteByte('$')
+			sb.WriteString(strconv.Itoa(n))
+			continue
+		}
+		sb.WriteByte(q[i])
+	}
+	return sb.String()
 }
 
 // batchWriter writes one delivery's entities inside its transaction.
@@ -150,16 +176,18 @@ type batchWriter struct {
 	pushedSHAs []string
 }
 
-// statement is one SQL statement and its bind arguments.
+// statement is one SQL statement and its bind arguments; name, when set,
+// is the WITH clause name later deferred statements refer to it by.
 type statement struct {
 	q    string
 	args []any
+	name string
 }
 
 // exec runs a statement that reads nothing back, or defers it.
 func (w *batchWriter) exec(q string, args ...any) error {
 	if w.deferring {
-		w.deferred = append(w.deferred, statement{q, args})
+		w.deferred = append(w.deferred, statement{q: q, args: args})
 		return nil
 	}
 	return w.tx.Exec(q, args...).Error
@@ -171,7 +199,7 @@ func (w *batchWriter) write(b *devops.Batch) error {
 			return fmt.Errorf("repository: %w", err)
 		}
 	}
-	if err := w.commits(b.Commits); err != nil {
+	if err := w.commits(b.Commits, pushParents(b.Push)); err != nil {
 		return fmt.Errorf("commits: %w", err)
 	}
 	if b.Push != nil {
@@ -253,12 +281,28 @@ const maxBindArgs = 30000
 // insertRows runs "head VALUES (...), (...) tail" for rows, each of the same
 // width, in as few statements as the bind limit allows.
 func (w *batchWriter) insertRows(head, tail string, rows [][]any) error {
+	stmts, err := valuesStatements(head, tail, rows)
+	if err != nil {
+		return err
+	}
+	for _, st := range stmts {
+		if err := w.exec(st.q, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// valuesStatements builds "head VALUES (...), (...) tail" for rows, split
+// so that no statement exceeds maxBindArgs.
+func valuesStatements(head, tail string, rows [][]any) ([]statement, error) {
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	width := len(rows[0])
 	per := max(1, maxBindArgs/width)
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	var out []statement
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
 		var sb strings.Builder
@@ -267,7 +311,7 @@ func (w *batchWriter) insertRows(head, tail string, rows [][]any) error {
 		args := make([]any, 0, len(chunk)*width)
 		for i, r := range chunk {
 			if len(r) != width {
-				return errors.New("insert rows: rows of different widths")
+				return nil, errors.New("insert rows: rows of different widths")
 			}
 			if i > 0 {
 				sb.WriteString(", ")
@@ -277,11 +321,9 @@ func (w *batchWriter) insertRows(head, tail string, rows [][]any) error {
 		}
 		sb.WriteString(" ")
 		sb.WriteString(tail)
-		if err := w.exec(sb.String(), args...); err != nil {
-			return err
-		}
+		out = append(out, statement{q: sb.String(), args: args})
 	}
-	return nil
+	return out, nil
 }
 
 // chunks splits a list for IN (...) clauses.

@@ -171,6 +171,13 @@ func TestDeploymentCommitRanges(t *testing.T) {
 			x.record(deploy(2, "c3 KL-3 feat", devops.DeploymentSuccessful, t0.Add(time.Hour)))
 			x.record(pushOf("c1", "c2 KL-2 fix", "c3 KL-3 feat"))
 		}, []deployed{{2, []string{"c2 KL-2 fix", "c3 KL-3 feat"}, []string{"KL-2", "KL-3"}, true}}},
+		{"a commit pushed again after another one keeps both predecessors", func(x *site) {
+			x.record(pushOf("", "c1"))
+			x.record(deploy(1, "c1", devops.DeploymentSuccessful, t0))
+			x.record(pushOf("c1", "c4 KL-4"))                           // on a feature branch first
+			x.record(pushOf("c1", "c2 KL-2 fix", "c4 KL-4", "c5 KL-5")) // then merged to main after c2
+			x.record(deploy(2, "c5 KL-5", devops.DeploymentSuccessful, t0.Add(time.Hour)))
+		}, []deployed{{2, []string{"c2 KL-2 fix", "c4 KL-4", "c5 KL-5"}, []string{"KL-2", "KL-4", "KL-5"}, true}}},
 		{"unknown commit: range is just it, incomplete", func(x *site) {
 			x.record(pushOf("", "c1"))
 			x.record(deploy(1, "c1", devops.DeploymentSuccessful, t0))

@@ -75,16 +75,32 @@ func (w *batchWriter) addLinks(entityType, entityID string, keys []string) error
 // links to other keys are removed (a retitled pull request, a deployment
 // whose commit range shrank), and links that stay keep their creation time.
 func (w *batchWriter) setLinks(entityType, entityID string, keys []string) error {
-	q := `DELETE FROM issue_links WHERE tenant_id = ? AND entity_type = ? AND entity_id = ?`
-	args := []any{w.t.ID, entityType, entityID}
+	typ, err := entityTypeLiteral(entityType)
+	if err != nil {
+		return err
+	}
+	q := `DELETE FROM issue_links WHERE tenant_id = ? AND entity_type = ` + typ + ` AND entity_id = ?`
+	args := []any{w.t.ID, entityID}
 	if len(keys) > 0 {
 		q += ` AND issue_key NOT IN (` + inList(len(keys)) + `)`
 		args = anys(args, keys)
 	}
-	if err := w.tx.Exec(q, args...).Error; err != nil {
+	if err := w.exec(q, args...); err != nil {
 		return err
 	}
 	return w.addLinks(entityType, entityID, keys)
+}
+
+// entityTypeLiteral returns one of the entity types as a SQL literal. Lookups
+// by entity write the type into the SQL rather than binding it, so the
+// planner can tell that a query for a deployment's links may use
+// issue_links_entity_idx, which leaves commits out.
+func entityTypeLiteral(entityType string) (string, error) {
+	switch entityType {
+	case EntityCommit, EntityBranch, EntityPullRequest, EntityBuild, EntityDeployment, EntityIncident:
+		return "'" + entityType + "'", nil
+	}
+	return "", fmt.Errorf("unknown entity type %q", entityType)
 }
 
 // Link is one issue link: an entity that refers to an issue key.
@@ -125,10 +141,14 @@ func (s *Store) EntityLinks(ctx context.Context, t *tenant.Tenant, entityType, e
 	if err := checkTenant(t); err != nil {
 		return nil, fmt.Errorf("store: entity links: %w", err)
 	}
+	typ, err := entityTypeLiteral(entityType)
+	if err != nil {
+		return nil, fmt.Errorf("store: entity links: %w", err)
+	}
 	var keys []string
-	err := s.db.WithContext(ctx).Raw(`SELECT issue_key FROM issue_links
-		WHERE tenant_id = ? AND entity_type = ? AND entity_id = ?
-		ORDER BY issue_key`, t.ID, entityType, entityID).Scan(&keys).Error
+	err = s.db.WithContext(ctx).Raw(`SELECT issue_key FROM issue_links
+		WHERE tenant_id = ? AND entity_type = `+typ+` AND entity_id = ?
+		ORDER BY issue_key`, t.ID, entityID).Scan(&keys).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: entity links: %w", err)
 	}

@@ -17,9 +17,12 @@ import (
 // Pool limits for PostgreSQL. Keyline's queries are short; a modest pool per
 // replica keeps the total under a small server's max_connections while
 // leaving room for several replicas and the tenant watcher's own connection.
+// Idle connections are kept up to the pool size: under bursty webhook load a
+// smaller idle limit closes and reopens sessions by the hundred, each a
+// fork and a login on the server, and loses its prepared statements.
 const (
 	pgMaxOpenConns    = 16
-	pgMaxIdleConns    = 8
+	pgMaxIdleConns    = pgMaxOpenConns
 	pgConnMaxLifetime = 30 * time.Minute
 	pgConnMaxIdleTime = 5 * time.Minute
 )

@@ -35,15 +35,24 @@ CREATE TABLE commits (
     authored_at     timestamptz,
     url             text        NOT NULL,
     merge           boolean     NOT NULL,
+    -- The commit's predecessor in the first push that carried it ('' when
+    -- not known), and whether that edge crosses commits a truncated push
+    -- left out; see commit_parents.
+    parent_sha      text        NOT NULL,
+    parent_gap      boolean     NOT NULL,
     issue_keys      text        NOT NULL,
     first_seen_at   timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, sha)
 );
 
--- The commit order pushes reported: each pushed commit's predecessor in its
--- push, the first one's being the push's "before". gap marks an edge across
--- commits the provider left out of a truncated push: walking it reaches the
--- right ancestor, but the commits in between are unknown.
+-- The commit order pushes reported: each pushed commit follows its
+-- predecessor in its push, the first one the push's "before". The first
+-- such edge of a commit is kept in its row (commits.parent_sha), which
+-- covers nearly every commit without an index entry of its own; this table
+-- holds the others, when a later push shows the commit after a different
+-- one. gap marks an edge across commits the provider left out of a
+-- truncated push: walking it reaches the right ancestor, but the commits in
+-- between are unknown.
 CREATE TABLE commit_parents (
     tenant_id  bigint  NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     sha        text    NOT NULL,
@@ -213,8 +222,11 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_opened_idx ON incidents (tenant_id, opened_at);
 CREATE INDEX incidents_suspect_idx ON incidents (tenant_id, suspect_deployment_id);
 
--- Replacing an entity's links looks them up by entity.
-CREATE INDEX issue_links_entity_idx ON issue_links (tenant_id, entity_type, entity_id);
+-- Replacing an entity's links looks them up by entity. Commits' links are
+-- only ever added, never replaced, so they stay out of the index: at ten
+-- commits a push that is most of its writes.
+CREATE INDEX issue_links_entity_idx ON issue_links (tenant_id, entity_type, entity_id)
+    WHERE entity_type <> 'commit';
 
 -- +goose Down
 DROP INDEX issue_links_entity_idx;
