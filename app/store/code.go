@@ -203,7 +203,7 @@ func (w *batchWriter) push(p devops.Push) error {
 	err := w.exec(`INSERT INTO pushes (tenant_id, source_id, repository_id, ref, before_sha, after_sha,
 			commit_count, total_commits, truncated, forced, created, deleted, pushed_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tenant_id, source_id, repository_id, ref, before_sha, after_sha) DO NOTHING`,
+		ON CONFLICT (tenant_id, source_id, pushed_at, ref, after_sha) DO NOTHING`,
 		w.t.ID, w.src, repo, ref, before, after, n, total, p.Truncated || total > n,
 		p.Forced, p.Created, p.Deleted, w.s.ts(pushedAt))
 	if err != nil {

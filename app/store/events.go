@@ -203,7 +203,14 @@ func (w *batchWriter) write(b *devops.Batch) error {
 		return fmt.Errorf("commits: %w", err)
 	}
 	if b.Push != nil {
-		if err := w.push(*b.Push); err != nil {
+		p := *b.Push
+		if p.PushedAt.IsZero() {
+			// The newest commit's time keeps the key the same on redelivery.
+			for _, c := range b.Commits {
+				p.PushedAt = laterOf(p.PushedAt, c.AuthoredAt)
+			}
+		}
+		if err := w.push(p); err != nil {
 			return fmt.Errorf("push: %w", err)
 		}
 	}

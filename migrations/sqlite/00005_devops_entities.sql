@@ -61,6 +61,10 @@ CREATE TABLE commit_parents (
     PRIMARY KEY (tenant_id, sha, parent_sha)
 );
 
+-- One row per push. The key leads with the push's time (the provider's, or
+-- its newest commit's, so a redelivery finds the same row) because keys
+-- made of commit hashes land on random index pages, and at thousands of
+-- pushes a second those page writes are most of the database's work.
 CREATE TABLE pushes (
     tenant_id     integer     NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     source_id     text        NOT NULL,
@@ -75,7 +79,7 @@ CREATE TABLE pushes (
     created       boolean     NOT NULL,
     deleted       boolean     NOT NULL,
     pushed_at     timestamp   NOT NULL,
-    PRIMARY KEY (tenant_id, source_id, repository_id, ref, before_sha, after_sha)
+    PRIMARY KEY (tenant_id, source_id, pushed_at, ref, after_sha)
 );
 
 CREATE TABLE branches (
