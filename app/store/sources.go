@@ -229,6 +229,10 @@ func (s *Store) SourceByToken(ctx context.Context, token string) (*tenant.Tenant
 	if token == "" || len(token) > maxTokenLen {
 		return nil, nil, fmt.Errorf("store: source by token: %w", ErrNotFound)
 	}
+	key := string(tokenHash(token))
+	if t, src, ok := s.sources.get(key, s.now()); ok {
+		return t, src, nil
+	}
 	var (
 		current, before []byte
 		tr              tenantRow
@@ -262,6 +266,7 @@ func (s *Store) SourceByToken(ctx context.Context, token string) (*tenant.Tenant
 		}
 		src.Secrets = append(src.Secrets, plain)
 	}
+	s.sources.put(key, t, src, s.now())
 	return t, src, nil
 }
 
@@ -296,6 +301,7 @@ func (s *Store) SetSourceSecret(ctx context.Context, t *tenant.Tenant, id, secre
 }
 
 func (s *Store) replaceSecret(ctx context.Context, t *tenant.Tenant, id, secret string, overlap time.Duration) error {
+	defer s.sources.forgetSource(t, id)
 	if err := checkTenant(t); err != nil {
 		return err
 	}
@@ -334,6 +340,7 @@ func (s *Store) replaceSecret(ctx context.Context, t *tenant.Tenant, id, secret 
 // delivered keep naming it; its token can never be reused. Deleting an
 // unknown or already deleted source gives an error wrapping ErrNotFound.
 func (s *Store) DeleteSource(ctx context.Context, t *tenant.Tenant, id string) error {
+	defer s.sources.forgetSource(t, id)
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: delete source: %w", err)
 	}
@@ -358,6 +365,7 @@ func (s *Store) DeleteSource(ctx context.Context, t *tenant.Tenant, id string) e
 // ingest path trusts what is stored. They are stored re-encoded from what was
 // checked (compact, keys sorted), so a duplicate key cannot hide a glob.
 func (s *Store) SetEnvironmentRules(ctx context.Context, t *tenant.Tenant, id string, rules []byte) error {
+	defer s.sources.forgetSource(t, id)
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: set environment rules: %w", err)
 	}

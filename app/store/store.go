@@ -50,6 +50,8 @@ type Store struct {
 	// pgURL is kept for the tenant watcher's dedicated connection; empty on SQLite.
 	pgURL string
 	now   func() time.Time
+	// sources caches SourceByToken answers; see sourcecache.go.
+	sources sourceCache
 	// onListen, when set by tests, receives the backend pid of each new
 	// watcher connection so a test can kill it and observe the reconnect.
 	onListen func(pid uint32)

@@ -47,6 +47,7 @@ RETURNING id`
 // sealed secret. in.At zero means now. On PostgreSQL the change is announced
 // to WatchTenants on every replica when the transaction commits.
 func (s *Store) UpsertTenant(ctx context.Context, in tenant.Install) (*tenant.Tenant, error) {
+	defer s.sources.flush() // cached source lookups carry the tenant
 	if in.AppKey == "" || in.ClientKey == "" {
 		return nil, errors.New("store: upsert tenant: app key and client key are required")
 	}
@@ -116,6 +117,7 @@ func (s *Store) TenantByClientKey(ctx context.Context, appKey, clientKey string)
 // uninstalled_at is set to at. Repeating it changes nothing (the first
 // uninstall time is kept). found is false when no such tenant exists.
 func (s *Store) MarkUninstalled(ctx context.Context, appKey, clientKey string, at time.Time) (found bool, err error) {
+	defer s.sources.flush() // cached source lookups carry the tenant
 	at = normTime(at)
 	err = s.writeTenant(ctx, appKey, clientKey, func(tx *gorm.DB) error {
 		res := tx.Exec(`UPDATE tenants SET
@@ -145,6 +147,7 @@ func (s *Store) MarkUninstalled(ctx context.Context, appKey, clientKey string, a
 // tenant.ErrNotFound: "enabled" and "uninstalled" can race, and uninstall
 // wins. It does not modify t (it may be shared by the cache).
 func (s *Store) SetEnabled(ctx context.Context, t *tenant.Tenant, enabled bool) error {
+	defer s.sources.flush() // cached source lookups carry the tenant
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: set enabled: %w", err)
 	}
