@@ -566,3 +566,45 @@ func TestDevOpsCrossTenantIsolation(t *testing.T) {
 		}
 	})
 }
+
+func TestIssueDevelopment(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x, other := newSite(t, s, "dev-a"), newSite(t, s, "dev-b")
+		for _, site := range []*site{x, other} {
+			site.record(pushOf("", "c1 KL-2 start", "c2 KL-2 fix", "c3 KL-3 other"))
+			site.record(devops.Batch{Repository: repo, Branches: []devops.Branch{{RepositoryID: repo.ID,
+				Name: "feature/KL-2", IssueKeys: []string{"KL-2"}}}})
+			site.record(devops.Batch{Repository: repo, PullRequests: []devops.PullRequest{{ID: "9", RepositoryID: repo.ID,
+				Number: 9, Title: "KL-2 checkout", State: devops.PullRequestMerged, MergeCommitSHA: sha("c2 KL-2 fix"),
+				IssueKeys: []string{"KL-2"}, UpdatedAt: t0}}})
+			site.record(devops.Batch{Builds: []devops.Build{{PipelineID: "ci", BuildNumber: 4, State: devops.BuildSuccessful,
+				CommitSHA: sha("c2 KL-2 fix"), UpdatedAt: t0}}})
+			site.record(deploy(1, "c2 KL-2 fix", devops.DeploymentSuccessful, t0))
+			site.record(devops.Batch{Incidents: []devops.Incident{{SourceID: "i1", Title: "down", Status: devops.IncidentOpen,
+				Service: "checkout-api", OpenedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour), IssueKeys: []string{"KL-2"}}}})
+		}
+		dev, err := s.IssueDevelopment(ctx, x.tn, "KL-2", store.DevelopmentLimits{Commits: 1})
+		must(t, err)
+		if len(dev.Branches) != 1 || len(dev.Commits) != 1 || dev.Totals[store.EntityCommit] != 2 || len(dev.PullRequests) != 1 ||
+			len(dev.Builds) != 1 || len(dev.Deployments) != 1 || len(dev.Incidents) != 1 {
+			t.Fatalf("development %+v", dev)
+		}
+		for _, id := range []string{dev.Branches[0].ID, dev.PullRequests[0].StoreID, dev.Builds[0].ID, dev.Deployments[0].ID, dev.Incidents[0].ID} {
+			if !strings.HasPrefix(id, x.src) {
+				t.Errorf("entity %q is not A's", id)
+			}
+		}
+		if sus, ok := dev.Suspects[dev.Incidents[0].SuspectDeploymentID]; !ok || sus.ID != x.deploymentID(1) {
+			t.Errorf("suspects %+v", dev.Suspects)
+		}
+		if dev.Deployments[0].EnvironmentType != devops.EnvironmentProduction || dev.PullRequests[0].Number != 9 {
+			t.Errorf("deployment %+v, pr %+v", dev.Deployments[0], dev.PullRequests[0])
+		}
+		none, err := s.IssueDevelopment(ctx, x.tn, "KL-404", store.DevelopmentLimits{})
+		must(t, err)
+		if len(none.Commits)+len(none.Deployments)+len(none.Incidents) != 0 {
+			t.Errorf("unlinked issue has %+v", none)
+		}
+	})
+}
