@@ -283,4 +283,3 @@ func scanAll(rows interface {
 	}
 	return rows.Err()
 }
-
