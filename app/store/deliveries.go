@@ -283,7 +283,11 @@ func cleanText(s string, max int) string {
 		}
 		return r
 	}, s)
-	s = strings.TrimSpace(s)
+	return cutUTF8(strings.TrimSpace(s), max)
+}
+
+// cutUTF8 shortens s to at most max bytes without splitting a character.
+func cutUTF8(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

@@ -185,21 +185,17 @@ func (s *Store) IssueDevelopment(ctx context.Context, t *tenant.Tenant, issueKey
 		}
 	}
 	if counts[EntityDeployment] > 0 {
-		rows, err := db.Raw(`SELECT e.id, `+qualified("e", deploymentColumns)+`, e.source_id, e.commit_count,
-				e.commits_complete FROM deployments e`+link(EntityDeployment, "id")+`
+		rows, err := db.Raw(`SELECT `+deploymentRecordColumns+` FROM deployments e`+link(EntityDeployment, "id")+`
 			ORDER BY e.updated_at DESC, e.id LIMIT ?`, t.ID, issueKey, limitOr(lim.Deployments)).Rows()
 		if err != nil {
 			return nil, fmt.Errorf("store: issue development: deployments: %w", err)
 		}
 		err = scanAll(rows, func(r rowScanner) error {
-			var rec DeploymentRecord
-			d, err := scanDeployment(prefixScanner{r, []any{&rec.ID}}, &rec.SourceID, &rec.CommitCount, &rec.CommitsComplete)
-			if err != nil {
-				return err
+			rec, err := scanDeploymentRecord(r)
+			if err == nil {
+				dev.Deployments = append(dev.Deployments, *rec)
 			}
-			rec.Deployment = *d
-			dev.Deployments = append(dev.Deployments, rec)
-			return nil
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("store: issue development: deployments: %w", err)
@@ -234,27 +230,38 @@ func (s *Store) IssueDevelopment(ctx context.Context, t *tenant.Tenant, issueKey
 		}
 	}
 	for _, part := range chunks(suspects, maxInList) {
-		rows, err := db.Raw(`SELECT e.id, `+qualified("e", deploymentColumns)+`, e.source_id, e.commit_count,
-				e.commits_complete FROM deployments e WHERE e.tenant_id = ? AND e.id IN (`+inList(len(part))+`)`,
+		rows, err := db.Raw(`SELECT `+deploymentRecordColumns+` FROM deployments e
+			WHERE e.tenant_id = ? AND e.id IN (`+inList(len(part))+`)`,
 			anys([]any{t.ID}, part)...).Rows()
 		if err != nil {
 			return nil, fmt.Errorf("store: issue development: suspects: %w", err)
 		}
 		err = scanAll(rows, func(r rowScanner) error {
-			var rec DeploymentRecord
-			d, err := scanDeployment(prefixScanner{r, []any{&rec.ID}}, &rec.SourceID, &rec.CommitCount, &rec.CommitsComplete)
-			if err != nil {
-				return err
+			rec, err := scanDeploymentRecord(r)
+			if err == nil {
+				dev.Suspects[rec.ID] = *rec
 			}
-			rec.Deployment = *d
-			dev.Suspects[rec.ID] = rec
-			return nil
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("store: issue development: suspects: %w", err)
 		}
 	}
 	return dev, nil
+}
+
+// deploymentRecordColumns is what scanDeploymentRecord reads, from
+// deployments aliased e.
+var deploymentRecordColumns = `e.id, ` + qualified("e", deploymentColumns) + `, e.source_id, e.commit_count, e.commits_complete`
+
+func scanDeploymentRecord(r rowScanner) (*DeploymentRecord, error) {
+	var rec DeploymentRecord
+	d, err := scanDeployment(prefixScanner{r, []any{&rec.ID}}, &rec.SourceID, &rec.CommitCount, &rec.CommitsComplete)
+	if err != nil {
+		return nil, err
+	}
+	rec.Deployment = *d
+	return &rec, nil
 }
 
 // prefixScanner scans leading columns into before, then hands the rest to

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/keyline/keyline/app/devops"
 )
@@ -38,15 +37,7 @@ func cleanMessage(s string, max int) string {
 		}
 		return r
 	}, s)
-	s = strings.TrimRight(s, " \t\n")
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
+	return cutUTF8(strings.TrimRight(s, " \t\n"), max)
 }
 
 // cleanURL keeps absolute http and https URLs and drops anything else: links
