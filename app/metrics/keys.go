@@ -1,0 +1,310 @@
+package metrics
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/keyline/keyline/app/devops"
+)
+
+// Deployment is a deployment as the metrics see it. Callers pass only the
+// deployments that count: those to the environment types the site treats as
+// production.
+type Deployment struct {
+	ID          string
+	Service     string
+	Environment string
+	State       devops.DeploymentState
+	// At is when it finished (for an unfinished one, its last update).
+	At time.Time
+}
+
+func (d Deployment) failed() bool {
+	return d.State == devops.DeploymentFailed || d.State == devops.DeploymentRolledBack
+}
+
+// counted reports whether a deployment took place: it ended successful,
+// failed or rolled back. Cancelled and unfinished ones changed nothing.
+func (d Deployment) counted() bool {
+	return d.State == devops.DeploymentSuccessful || d.failed()
+}
+
+// FrequencyClass is the deployment-frequency classification of Four Keys.
+type FrequencyClass string
+
+// Frequency classes.
+const (
+	FrequencyDaily   FrequencyClass = "daily"
+	FrequencyWeekly  FrequencyClass = "weekly"
+	FrequencyMonthly FrequencyClass = "monthly"
+	FrequencyYearly  FrequencyClass = "yearly"
+	FrequencyNone    FrequencyClass = "none"
+)
+
+// Frequency is deployment frequency over a window.
+type Frequency struct {
+	// Deployments is the number of successful deployments in the window.
+	Deployments int
+	// Days, Weeks and Months are the calendar days, ISO weeks and months
+	// the window touches, in its time zone; the With… fields count those
+	// with at least one successful deployment.
+	Days, DaysWithDeployments     int
+	Weeks, WeeksWithDeployments   int
+	Months, MonthsWithDeployments int
+	// PerDay is Deployments divided by the window's length in days.
+	PerDay float64
+	Class  FrequencyClass
+}
+
+// DeploymentFrequency counts successful deployments in w and classifies
+// them as Four Keys does: daily when, in the median week, deployments
+// happened on at least 3 days; else weekly when at least half the weeks had
+// one; else monthly when at least half the months had one; else yearly when
+// there was any. Calendar days, weeks and months are those of w's time
+// zone, so a deployment at 23:30 local time counts for that local day even
+// across a daylight-saving change.
+func DeploymentFrequency(deps []Deployment, w Window) Frequency {
+	loc := w.loc()
+	f := Frequency{}
+	days := map[string]bool{}
+	for _, d := range deps {
+		if d.State != devops.DeploymentSuccessful || !w.Contains(d.At) {
+			continue
+		}
+		f.Deployments++
+		days[d.At.In(loc).Format(time.DateOnly)] = true
+	}
+	perWeek := map[string]int{}
+	weekSeen := map[string]bool{}
+	monthSeen := map[string]bool{}
+	monthDeployed := map[string]bool{}
+	var weekOrder []string
+	start := w.From.In(loc)
+	for day := time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, loc); day.Before(w.To); day = day.AddDate(0, 0, 1) {
+		f.Days++
+		y, wk := day.ISOWeek()
+		week := fmt.Sprintf("%d-W%02d", y, wk)
+		month := day.Format("2006-01")
+		if !weekSeen[week] {
+			weekSeen[week] = true
+			weekOrder = append(weekOrder, week)
+		}
+		monthSeen[month] = true
+		if days[day.Format(time.DateOnly)] {
+			f.DaysWithDeployments++
+			perWeek[week]++
+			monthDeployed[month] = true
+		}
+	}
+	f.Weeks, f.Months = len(weekOrder), len(monthSeen)
+	f.MonthsWithDeployments = len(monthDeployed)
+	daysPerWeek := make([]int, 0, len(weekOrder))
+	for _, wk := range weekOrder {
+		daysPerWeek = append(daysPerWeek, perWeek[wk])
+		if perWeek[wk] > 0 {
+			f.WeeksWithDeployments++
+		}
+	}
+	if length := w.To.Sub(w.From).Hours() / 24; length > 0 {
+		f.PerDay = float64(f.Deployments) / length
+	}
+	switch {
+	case f.Deployments == 0:
+		f.Class = FrequencyNone
+	case medianInt(daysPerWeek) >= 3:
+		f.Class = FrequencyDaily
+	case 2*f.WeeksWithDeployments >= f.Weeks:
+		f.Class = FrequencyWeekly
+	case 2*f.MonthsWithDeployments >= f.Months:
+		f.Class = FrequencyMonthly
+	default:
+		f.Class = FrequencyYearly
+	}
+	return f
+}
+
+// medianInt is the nearest-rank median; 0 for an empty list.
+func medianInt(v []int) int {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[(len(s)+1)/2-1]
+}
+
+// Change is one change on its way to production: a merged pull request, or
+// a commit that reached production without one.
+type Change struct {
+	ID string
+	// FirstCommitAt is when its first commit was authored: for a pull
+	// request, the earliest of its commits, which squash merging hides
+	// from the trunk.
+	FirstCommitAt time.Time
+	// DeployedAt is when the first successful production deployment that
+	// contained it finished; zero while it has not reached production.
+	DeployedAt time.Time
+}
+
+// LeadTime summarises first commit → first successful production
+// deployment over changes. Changes not yet deployed are counted as Pending;
+// non-positive lead times are Excluded.
+func LeadTime(changes []Change) Durations {
+	var values []time.Duration
+	pending := 0
+	for _, c := range changes {
+		if c.DeployedAt.IsZero() {
+			pending++
+			continue
+		}
+		values = append(values, c.DeployedAt.Sub(c.FirstCommitAt))
+	}
+	d := Summarise(values)
+	d.Pending = pending
+	return d
+}
+
+// Incident is an incident as the metrics see it.
+type Incident struct {
+	ID                  string
+	OpenedAt            time.Time
+	ResolvedAt          time.Time // zero while open
+	SuspectDeploymentID string    // "" when none is known
+}
+
+// FailureRate is change failure rate.
+type FailureRate struct {
+	// Deployments is the number of deployments that took place (successful,
+	// failed or rolled back); Failed those that failed, were rolled back,
+	// or are the suspect of an incident, each counted once.
+	Deployments, Failed int
+	// ByState and ByIncident break Failed down; a deployment that failed
+	// and also caused an incident counts in both but once in Failed.
+	ByState, ByIncident int
+	// Rate is Failed / Deployments, 0 when there were none; never above 1.
+	Rate float64
+}
+
+// ChangeFailureRate divides the deployments that failed, were rolled back
+// or caused an incident by all deployments that took place. It counts
+// deployments, not deployment × change pairs, so one incident on a
+// deployment of many changes counts once.
+func ChangeFailureRate(deps []Deployment, incidents []Incident) FailureRate {
+	suspect := map[string]bool{}
+	for _, in := range incidents {
+		if in.SuspectDeploymentID != "" {
+			suspect[in.SuspectDeploymentID] = true
+		}
+	}
+	r := FailureRate{}
+	for _, d := range deps {
+		if !d.counted() {
+			continue
+		}
+		r.Deployments++
+		byState, byIncident := d.failed(), suspect[d.ID]
+		if byState {
+			r.ByState++
+		}
+		if byIncident {
+			r.ByIncident++
+		}
+		if byState || byIncident {
+			r.Failed++
+		}
+	}
+	if r.Deployments > 0 {
+		r.Rate = float64(r.Failed) / float64(r.Deployments)
+	}
+	return r
+}
+
+// TimeToRestore summarises incident opened → resolved; open incidents are
+// Pending.
+func TimeToRestore(incidents []Incident) Durations {
+	var values []time.Duration
+	pending := 0
+	for _, in := range incidents {
+		if in.ResolvedAt.IsZero() {
+			pending++
+			continue
+		}
+		values = append(values, in.ResolvedAt.Sub(in.OpenedAt))
+	}
+	d := Summarise(values)
+	d.Pending = pending
+	return d
+}
+
+// FailedDeploymentRecovery summarises, for each failed or rolled-back
+// deployment, the time to the next successful deployment of the same
+// service to the same environment. A failure not yet followed by a success
+// is Pending. deps must include the successes after the window's failures.
+func FailedDeploymentRecovery(deps []Deployment) Durations {
+	type target struct{ service, environment string }
+	successes := map[target][]time.Time{}
+	for _, d := range deps {
+		if d.State == devops.DeploymentSuccessful {
+			k := target{d.Service, d.Environment}
+			successes[k] = append(successes[k], d.At)
+		}
+	}
+	for k := range successes {
+		slices.SortFunc(successes[k], func(a, b time.Time) int { return a.Compare(b) })
+	}
+	var values []time.Duration
+	pending := 0
+	for _, d := range deps {
+		if !d.failed() {
+			continue
+		}
+		times := successes[target{d.Service, d.Environment}]
+		i, _ := slices.BinarySearchFunc(times, d.At, func(a, b time.Time) int {
+			if a.After(b) {
+				return 1
+			}
+			return -1 // equal times sort before: a success must come after the failure
+		})
+		if i == len(times) {
+			pending++
+			continue
+		}
+		values = append(values, times[i].Sub(d.At))
+	}
+	d := Summarise(values)
+	d.Pending = pending
+	return d
+}
+
+// IssueCycle is one Jira issue's way from work started to production.
+type IssueCycle struct {
+	Key string
+	// StartedAt is its first move into an "in progress" status category;
+	// zero if it never had one.
+	StartedAt time.Time
+	// FirstProductionAt is when the first successful production deployment
+	// linked to it finished; zero while none has.
+	FirstProductionAt time.Time
+}
+
+// CycleTime summarises first "in progress" → first production deployment
+// over issues. Issues not yet in production are Pending; those never
+// started, or deployed before they were started, are Excluded.
+func CycleTime(issues []IssueCycle) Durations {
+	var values []time.Duration
+	pending, unstarted := 0, 0
+	for _, is := range issues {
+		switch {
+		case is.FirstProductionAt.IsZero():
+			pending++
+		case is.StartedAt.IsZero():
+			unstarted++
+		default:
+			values = append(values, is.FirstProductionAt.Sub(is.StartedAt))
+		}
+	}
+	d := Summarise(values)
+	d.Pending, d.Excluded = pending, d.Excluded+unstarted
+	return d
+}

@@ -1,0 +1,80 @@
+// Package metrics computes the four DORA keys and Jira cycle time from
+// deployments, changes, incidents and issues, as plain values. It knows
+// nothing of storage or HTTP: the store gathers the inputs, the web layer
+// shows the results, and the definitions live here once (see
+// docs/metrics.md for the prose and the formulas).
+//
+// Where Four Keys is known to be wrong, these definitions differ on purpose:
+// only production-type deployments count; a change is a merged pull request
+// when one exists, so squash merges are measured from the pull request's
+// first commit; change failure rate counts deployments, not deployment ×
+// change rows, so it never exceeds 100 %; every figure carries its sample
+// size and the values it left out.
+package metrics
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Window is the period a figure covers, [From, To), and the time zone whose
+// calendar days and weeks it is cut into.
+type Window struct {
+	From, To time.Time
+	Location *time.Location
+}
+
+func (w Window) loc() *time.Location {
+	if w.Location == nil {
+		return time.UTC
+	}
+	return w.Location
+}
+
+// Contains reports whether t falls in the window.
+func (w Window) Contains(t time.Time) bool {
+	return !t.Before(w.From) && t.Before(w.To)
+}
+
+// Durations summarises a sample of durations. Median and P90 use the
+// nearest-rank method on the sorted sample, so each is a value that
+// actually occurred. Excluded counts values left out (non-positive ones:
+// a change deployed "before" its first commit, from clock skew or automated
+// commits); Pending counts items with no end yet (a change not yet deployed,
+// an incident not yet resolved).
+type Durations struct {
+	N        int
+	Excluded int
+	Pending  int
+	Median   time.Duration
+	P90      time.Duration
+}
+
+// Summarise builds Durations from values; non-positive values are excluded.
+func Summarise(values []time.Duration) Durations {
+	var kept []time.Duration
+	d := Durations{}
+	for _, v := range values {
+		if v <= 0 {
+			d.Excluded++
+			continue
+		}
+		kept = append(kept, v)
+	}
+	d.N = len(kept)
+	if d.N == 0 {
+		return d
+	}
+	slices.Sort(kept)
+	d.Median = nearestRank(kept, 0.5)
+	d.P90 = nearestRank(kept, 0.9)
+	return d
+}
+
+// nearestRank is the smallest value with at least p of the sample at or
+// below it.
+func nearestRank(sorted []time.Duration, p float64) time.Duration {
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
