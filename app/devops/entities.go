@@ -71,6 +71,10 @@ type Branch struct {
 	// Deleted says the branch was deleted; the store keeps the row so links
 	// to it still explain where a commit came from.
 	Deleted bool `json:"deleted,omitempty"`
+	// FirstCommitAt is when the earliest commit pushed to the branch was
+	// authored, as far as Keyline saw: where a pull request from the branch
+	// began, even after a squash merge hides its commits from the trunk.
+	FirstCommitAt time.Time `json:"firstCommitAt,omitzero"`
 }
 
 // Reviewer is a pull request reviewer and their verdict.

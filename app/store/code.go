@@ -231,16 +231,20 @@ func (w *batchWriter) branch(b devops.Branch) error {
 		at = w.now
 	}
 	err := w.exec(`INSERT INTO branches (tenant_id, id, source_id, repository_id, name, url,
-			last_commit_sha, issue_keys, deleted, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			last_commit_sha, issue_keys, deleted, updated_at, first_commit_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, id) DO UPDATE SET
 			url = CASE WHEN excluded.url <> '' THEN excluded.url ELSE branches.url END,
 			last_commit_sha = CASE WHEN excluded.last_commit_sha <> '' THEN excluded.last_commit_sha
 				ELSE branches.last_commit_sha END,
-			issue_keys = excluded.issue_keys, deleted = excluded.deleted, updated_at = excluded.updated_at
+			issue_keys = excluded.issue_keys, deleted = excluded.deleted, updated_at = excluded.updated_at,
+			first_commit_at = CASE WHEN branches.first_commit_at IS NULL
+					OR excluded.first_commit_at < branches.first_commit_at
+				THEN COALESCE(excluded.first_commit_at, branches.first_commit_at)
+				ELSE branches.first_commit_at END
 		WHERE branches.updated_at <= excluded.updated_at`,
 		w.t.ID, id, w.src, repo, name, cleanURL(b.URL), cleanSHA(b.LastCommitSHA), keysText(keys),
-		b.Deleted, w.s.ts(at))
+		b.Deleted, w.s.ts(at), w.s.optTime(b.FirstCommitAt))
 	if err != nil {
 		return err
 	}
@@ -492,10 +496,11 @@ func (s *Store) Branch(ctx context.Context, t *tenant.Tenant, id string) (*devop
 		b    devops.Branch
 		keys string
 	)
+	var first sql.NullTime
 	err := queryRow(s.db.WithContext(ctx), `SELECT repository_id, name, url, last_commit_sha, issue_keys,
-			deleted, updated_at
+			deleted, updated_at, first_commit_at
 		FROM branches WHERE tenant_id = ? AND id = ?`, t.ID, id,
-	).Scan(&b.RepositoryID, &b.Name, &b.URL, &b.LastCommitSHA, &keys, &b.Deleted, &b.UpdatedAt)
+	).Scan(&b.RepositoryID, &b.Name, &b.URL, &b.LastCommitSHA, &keys, &b.Deleted, &b.UpdatedAt, &first)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: branch: %w", ErrNotFound)
 	}
@@ -504,5 +509,6 @@ func (s *Store) Branch(ctx context.Context, t *tenant.Tenant, id string) (*devop
 	}
 	b.UpdatedAt = fromDB(b.UpdatedAt)
 	b.IssueKeys = textKeys(keys)
+	b.FirstCommitAt = nullTime(first)
 	return &b, nil
 }

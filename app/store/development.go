@@ -99,7 +99,7 @@ func (s *Store) IssueDevelopment(ctx context.Context, t *tenant.Tenant, issueKey
 	}
 	if counts[EntityBranch] > 0 {
 		rows, err := db.Raw(`SELECT e.id, e.source_id, e.repository_id, e.name, e.url, e.last_commit_sha,
-				e.issue_keys, e.deleted, e.updated_at FROM branches e`+link(EntityBranch, "id")+`
+				e.issue_keys, e.deleted, e.updated_at, e.first_commit_at FROM branches e`+link(EntityBranch, "id")+`
 			ORDER BY e.updated_at DESC, e.id LIMIT ?`, t.ID, issueKey, limitOr(lim.Branches)).Rows()
 		if err != nil {
 			return nil, fmt.Errorf("store: issue development: branches: %w", err)
@@ -107,11 +107,12 @@ func (s *Store) IssueDevelopment(ctx context.Context, t *tenant.Tenant, issueKey
 		err = scanAll(rows, func(r rowScanner) error {
 			var b BranchRecord
 			var keys string
+			var first sql.NullTime
 			if err := r.Scan(&b.ID, &b.SourceID, &b.RepositoryID, &b.Name, &b.URL, &b.LastCommitSHA, &keys,
-				&b.Deleted, &b.UpdatedAt); err != nil {
+				&b.Deleted, &b.UpdatedAt, &first); err != nil {
 				return err
 			}
-			b.IssueKeys, b.UpdatedAt = textKeys(keys), fromDB(b.UpdatedAt)
+			b.IssueKeys, b.UpdatedAt, b.FirstCommitAt = textKeys(keys), fromDB(b.UpdatedAt), nullTime(first)
 			dev.Branches = append(dev.Branches, b)
 			return nil
 		})

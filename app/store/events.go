@@ -214,7 +214,19 @@ func (w *batchWriter) write(b *devops.Batch) error {
 			return fmt.Errorf("push: %w", err)
 		}
 	}
+	// The pushed branch's first commit time only ever moves earlier.
+	var pushed string
+	var earliest time.Time
+	if b.Push != nil {
+		pushed, _ = devops.BranchOfRef(b.Push.Ref)
+		for _, c := range b.Commits {
+			earliest = earlierOf(earliest, c.AuthoredAt)
+		}
+	}
 	for _, br := range b.Branches {
+		if pushed != "" && br.Name == pushed && br.RepositoryID == b.Push.RepositoryID {
+			br.FirstCommitAt = earlierOf(br.FirstCommitAt, earliest)
+		}
 		if err := w.branch(br); err != nil {
 			return fmt.Errorf("branch: %w", err)
 		}

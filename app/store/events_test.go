@@ -608,3 +608,34 @@ func TestIssueDevelopment(t *testing.T) {
 		}
 	})
 }
+
+func TestBranchFirstCommitOnlyMovesEarlier(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x := newSite(t, s, "first-commit")
+		push := func(label string, authored time.Time) {
+			b := pushOf("", label)
+			b.Push.Ref = "refs/heads/feature/KL-5"
+			b.Commits[0].AuthoredAt = authored
+			b.Branches = []devops.Branch{{RepositoryID: repo.ID, Name: "feature/KL-5", LastCommitSHA: sha(label)}}
+			x.record(b)
+		}
+		id := store.BranchID(x.src, repo.ID, "feature/KL-5")
+		for _, step := range []struct {
+			label    string
+			authored time.Time
+			want     time.Time
+		}{
+			{"f1", t0, t0},
+			{"f2", t0.Add(time.Hour), t0},
+			{"f3", t0.Add(-time.Hour), t0.Add(-time.Hour)},
+		} {
+			push(step.label, step.authored)
+			br, err := s.Branch(ctx, x.tn, id)
+			must(t, err)
+			if !br.FirstCommitAt.Equal(step.want) || br.LastCommitSHA != sha(step.label) {
+				t.Errorf("after %s: first commit %v, last %s; want %v", step.label, br.FirstCommitAt, br.LastCommitSHA, step.want)
+			}
+		}
+	})
+}

@@ -93,6 +93,10 @@ CREATE TABLE branches (
     issue_keys      text        NOT NULL,
     deleted         boolean     NOT NULL,
     updated_at      timestamptz NOT NULL,
+    -- When the earliest commit pushed to the branch was authored, as far as
+    -- Keyline saw: the start of a pull request from it, which squash
+    -- merging hides from the trunk.
+    first_commit_at timestamptz,
     PRIMARY KEY (tenant_id, id)
 );
 
