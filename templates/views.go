@@ -5,6 +5,11 @@ package templates
 
 //go:generate go tool templ generate
 
+import (
+	"strconv"
+	"strings"
+)
+
 // AllJSURL is Atlassian's Connect JavaScript bridge. It must come from the CDN
 // (spec §6); pages render fully without it and only lose auto-resizing.
 const AllJSURL = "https://connect-cdn.atl-paas.net/all.js"
@@ -25,10 +30,13 @@ type IssuePanelView struct {
 	SiteURL  string // where the site's people see it (display URL)
 	SiteHost string
 	// Issue is what Jira's webhooks told Keyline about the issue; nil until the first one.
-	Issue *IssueFacts
-	// Links counts linked DevOps entities by kind ("commit", "branch", ...).
-	Links        []LinkCount
+	Issue        *IssueFacts
 	ConfigureURL string
+	// Development is what the site's sources linked to the issue.
+	Development DevelopmentView
+	// ViewerIsAdmin is asked of Jira only when Development is empty: then an
+	// administrator is shown how to connect a source.
+	ViewerIsAdmin bool
 }
 
 // IssueFacts is what Keyline knows of a Jira issue from Jira's own webhooks.
@@ -39,20 +47,233 @@ type IssueFacts struct {
 	ProjectKey     string
 }
 
-// LinkCount is how many entities of one kind are linked to an issue.
-type LinkCount struct {
-	Kind  string
+// Tone is a lozenge's colour, after Atlassian's lozenge appearances. Its
+// value is the suffix of the lozenge's CSS class.
+type Tone string
+
+// Lozenge tones.
+const (
+	ToneNeutral    Tone = "neutral"     // grey: pending, cancelled, draft, unknown
+	ToneSuccess    Tone = "success"     // green: successful, merged, approved, resolved
+	ToneInProgress Tone = "information" // blue: in progress, open pull request
+	ToneFailed     Tone = "danger"      // red: failed, declined, open incident
+	ToneMoved      Tone = "warning"     // yellow: rolled back, needs work
+)
+
+// Lozenge is a state shown as a coloured label.
+type Lozenge struct {
 	Label string
-	Count int
+	Tone  Tone
 }
 
-// TotalLinks adds up the linked entities.
-func (v IssuePanelView) TotalLinks() int {
-	n := 0
-	for _, l := range v.Links {
-		n += l.Count
+// Moment is a point in time, preformatted: Relative to read ("3 h ago"),
+// ISO for the datetime attribute and Exact for the tooltip. All are empty
+// when the time is not known.
+type Moment struct {
+	Relative string
+	ISO      string
+	Exact    string
+}
+
+// Known reports whether the moment has a time.
+func (m Moment) Known() bool { return m.ISO != "" }
+
+// List is one list of a panel section, newest first. The first Visible
+// items show at once, the rest of Items sit behind an expander, and Total
+// counts every linked entity, including those too old to be loaded.
+type List[T any] struct {
+	Items   []T
+	Visible int
+	Total   int
+}
+
+// Head is what shows before the expander.
+func (l List[T]) Head() []T { return l.Items[:min(max(l.Visible, 0), len(l.Items))] }
+
+// Rest is what the expander holds.
+func (l List[T]) Rest() []T { return l.Items[min(max(l.Visible, 0), len(l.Items)):] }
+
+// Omitted counts the linked entities that were not loaded at all.
+func (l List[T]) Omitted() int { return max(l.Total-len(l.Items), 0) }
+
+// Empty reports whether nothing of this kind is linked.
+func (l List[T]) Empty() bool { return len(l.Items) == 0 && l.Total == 0 }
+
+// DevelopmentView is everything the sources linked to one issue, ready to print.
+type DevelopmentView struct {
+	Summary      SummaryView
+	Timeline     []TimelineStep
+	Branches     List[BranchItem]
+	Commits      List[CommitItem]
+	PullRequests List[PullRequestItem]
+	Builds       List[BuildItem]
+	// Environments group the deployments, development first, unmapped last.
+	Environments []EnvironmentView
+	// DeploymentsTotal counts every linked deployment; DeploymentsOmitted
+	// those not loaded.
+	DeploymentsTotal   int
+	DeploymentsOmitted int
+	Incidents          List[IncidentItem]
+	// Total counts every linked entity of any kind.
+	Total int
+}
+
+// Empty reports whether nothing at all is linked to the issue.
+func (d DevelopmentView) Empty() bool { return d.Total == 0 }
+
+// SummaryView is the one-line digest at the top of the panel and in the
+// right-hand column. Count strings are empty when there is nothing to count.
+type SummaryView struct {
+	Branches     string // "2 branches"
+	Commits      string // "14 commits"
+	PullRequests string // "3 pull requests"
+	// PullRequestStates counts the pull requests by state: "1 open", "2 merged".
+	PullRequestStates []Lozenge
+	// LatestBuild is the state of the most recent build; nil without builds.
+	LatestBuild *Lozenge
+	// LatestBuildName names it: "Shop CI #562".
+	LatestBuildName string
+	Environments    []EnvironmentSummary
+	// Incidents says how many linked incidents are open ("1 open incident",
+	// "No open incidents"); empty when no incident is linked.
+	Incidents     string
+	OpenIncidents int
+}
+
+// EnvironmentSummary is an environment the issue reached and the state of
+// its latest deployment there.
+type EnvironmentSummary struct {
+	Name      string
+	Type      string // "production", ...
+	TypeLabel string // "Production"
+	State     Lozenge
+}
+
+// BranchItem is one branch.
+type BranchItem struct {
+	Name       string
+	URL        string
+	LastCommit string // short sha
+	Deleted    bool
+	Updated    Moment
+}
+
+// CommitItem is one commit.
+type CommitItem struct {
+	SHA      string
+	ShortSHA string // seven characters
+	Message  string // the first line
+	Author   string
+	Authored Moment
+	URL      string
+	Merge    bool
+}
+
+// PullRequestItem is one pull (merge) request.
+type PullRequestItem struct {
+	Number            string // "#42"
+	Title             string
+	URL               string
+	State             Lozenge
+	SourceBranch      string
+	DestinationBranch string
+	Author            string
+	Reviewers         []ReviewerItem
+	// Approvals is "2 of 3 approved"; empty without reviewers.
+	Approvals string
+	Updated   Moment
+}
+
+// ReviewerItem is a reviewer and their verdict.
+type ReviewerItem struct {
+	Name    string
+	Verdict Lozenge
+}
+
+// BuildItem is one CI run.
+type BuildItem struct {
+	Pipeline string
+	Number   string // "#562"
+	State    Lozenge
+	// HasTests says the build reported test counts.
+	HasTests    bool
+	TestsPassed int
+	TestsFailed int
+	When        Moment
+	URL         string
+}
+
+// EnvironmentView is one environment's deployments, newest first.
+type EnvironmentView struct {
+	Name        string
+	Type        string // "production", ...: a hook for tests and styles
+	TypeLabel   string // "Production"
+	Latest      Lozenge
+	Deployments List[DeploymentItem]
+}
+
+// DeploymentItem is one deployment to an environment.
+type DeploymentItem struct {
+	Pipeline string
+	Number   string // "#118"
+	State    Lozenge
+	When     Moment
+	URL      string
+	// Commits counts the commits the deployment brought; CommitsIncomplete
+	// says that range is not known to be whole.
+	Commits           int
+	CommitsIncomplete bool
+}
+
+// IncidentItem is one incident.
+type IncidentItem struct {
+	ID       string // the incident tool's id
+	Title    string
+	Severity string
+	Status   Lozenge
+	Opened   Moment
+	Resolved Moment
+	URL      string
+	Suspect  *SuspectView
+}
+
+// SuspectView is the deployment that most likely caused an incident.
+type SuspectView struct {
+	Deployment  string // "Shop deploy #118"
+	Environment string
+	State       Lozenge
+	When        Moment
+	URL         string
+	// Basis says how Keyline found it: "named by the incident", ...
+	Basis string
+}
+
+// TimelineStep is one step of an issue's way from first commit to
+// production and beyond.
+type TimelineStep struct {
+	// Kind is "commit", "pull-request", "build", "deployment" or "incident".
+	Kind   string
+	Label  string
+	Detail string
+	URL    string
+	When   Moment
+	// Elapsed is the time since the previous step ("3 h"); empty for the first.
+	Elapsed string
+}
+
+// Linkable reports whether u may become a link: an absolute http or https
+// URL. Anything else (javascript:, data:, relative paths) is shown as text.
+func Linkable(u string) bool {
+	scheme, rest, ok := strings.Cut(u, "://")
+	return ok && rest != "" && (strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "http"))
+}
+
+// Plural writes a count with its noun: "1 commit", "3 commits".
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
 	}
-	return n
+	return strconv.Itoa(n) + " " + many
 }
 
 // ProjectView is the Jira project page.

@@ -10,7 +10,7 @@ import (
 
 // showIssuePanel renders the DevOps panel of one issue (jiraIssueContents).
 func (s *Server) showIssuePanel(c echo.Context) error {
-	v, err := s.issueView(c, "DevOps")
+	v, err := s.issueView(c, "DevOps", true)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 
 // showIssueSummary renders the compact right-column panel (webPanels).
 func (s *Server) showIssueSummary(c echo.Context) error {
-	v, err := s.issueView(c, "DevOps summary")
+	v, err := s.issueView(c, "DevOps summary", false)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
@@ -12,7 +13,7 @@ import (
 	"github.com/keyline/keyline/templates"
 )
 
-// linkKinds orders and labels the entity kinds shown for an issue.
+// linkKinds orders and labels the entity kinds linked to an issue.
 var linkKinds = []struct{ kind, one, many string }{
 	{store.EntityBranch, "branch", "branches"},
 	{store.EntityCommit, "commit", "commits"},
@@ -23,13 +24,16 @@ var linkKinds = []struct{ kind, one, many string }{
 }
 
 // issueView loads what the panel and the summary show for the issue named in
-// the query, always within the verified tenant.
-func (s *Server) issueView(c echo.Context, title string) (templates.IssuePanelView, error) {
+// the query, always within the verified tenant. askAdmin says whether an
+// empty result should ask Jira if the viewer administers the site, so the
+// empty state can show how to connect a source.
+func (s *Server) issueView(c echo.Context, title string, askAdmin bool) (templates.IssuePanelView, error) {
 	key := c.QueryParam("issueKey")
 	if !devops.ValidIssueKey(key) {
 		return templates.IssuePanelView{}, badRequest("issueKey is missing or is not a Jira issue key")
 	}
-	t := identity(c).Tenant
+	id := identity(c)
+	t := id.Tenant
 	ctx := c.Request().Context()
 	v := templates.IssuePanelView{
 		Page:         s.page(s.jira, title),
@@ -46,17 +50,20 @@ func (s *Server) issueView(c echo.Context, title string) (templates.IssuePanelVi
 	default:
 		return v, fmt.Errorf("load issue %s: %w", key, err)
 	}
-	counts, err := s.deps.Store.CountIssueLinks(ctx, t, key)
+	dev, err := s.deps.Store.IssueDevelopment(ctx, t, key, store.DevelopmentLimits{})
 	if err != nil {
-		return v, fmt.Errorf("count links of %s: %w", key, err)
+		return v, fmt.Errorf("load development of %s: %w", key, err)
 	}
-	for _, k := range linkKinds {
-		n := counts[k.kind]
-		label := k.many
-		if n == 1 {
-			label = k.one
+	v.Development = developmentView(dev, s.deps.Now())
+	if askAdmin && v.Development.Empty() {
+		// Only the empty state differs for admins, so Jira is asked only
+		// then (its answer is cached for a minute). If Jira cannot answer,
+		// the viewer sees what everyone else sees.
+		admin, err := s.deps.Jira.IsAdmin(ctx, t, id.AccountID)
+		if err != nil {
+			s.log.Warn("jira: admin check for the empty panel failed", slog.Int64("tenant_id", t.ID), slog.String("error", err.Error()))
 		}
-		v.Links = append(v.Links, templates.LinkCount{Kind: k.kind, Label: label, Count: n})
+		v.ViewerIsAdmin = admin && err == nil
 	}
 	return v, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/store"
 )
 
@@ -319,6 +320,132 @@ func TestContextAPIAcceptsOnlyContextTokens(t *testing.T) {
 				return h.do(http.MethodGet, target, "JWT "+signHS256(h.t, h.contextClaims(acme), globex.secret), nil)
 			},
 			wantStatus: http.StatusUnauthorized, notContent: []string{`"links"`},
+		},
+	})
+}
+
+// deploymentOPS7 is a generic-API deployment of the GitHub push fixture's
+// OPS-7 commit to staging-eu.
+const deploymentOPS7 = `{
+  "pipeline": {"id": "shop-deploy", "displayName": "Shop deploy", "url": "https://ci.acme.example/shop-deploy"},
+  "environment": {"id": "staging-eu", "displayName": "staging-eu", "type": "staging"},
+  "deploymentSequenceNumber": 12, "updateSequenceNumber": 1, "state": "successful",
+  "url": "https://ci.acme.example/shop-deploy/12", "lastUpdated": "2026-11-20T11:00:00Z",
+  "issueKeys": ["OPS-7"], "commits": [{"sha": "2222222222222222222222222222222222222222", "repository": "acme/shop"}]
+}`
+
+// deliverOPS7 gives acme a GitHub and a generic source and delivers the
+// push fixture (commits for OPS-7) and a deployment of OPS-7 to staging-eu.
+func (h *harness) deliverOPS7() {
+	h.t.Helper()
+	gh := h.addSource(acme, ingest.KindGitHub)
+	if rec := h.pushTo(gh, "d-1"); rec.Code != http.StatusOK {
+		h.t.Fatalf("push: %d %s", rec.Code, rec.Body)
+	}
+	gen := h.addSource(acme, ingest.KindGeneric)
+	body := []byte(deploymentOPS7)
+	if rec := h.sendHook(gen.token, ingest.GenericDeployment, signed(gen.kind, gen.secret, body), body); rec.Code != http.StatusOK {
+		h.t.Fatalf("deployment: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// makeAdmin lets the tests' user administer s's Jira.
+func (h *harness) makeAdmin(s site) {
+	h.jira.mu.Lock()
+	defer h.jira.mu.Unlock()
+	h.jira.admins[s.clientKey+"/"+testAccount] = true
+}
+
+func TestIssuePanelShowsDevelopment(t *testing.T) {
+	seed := func(h *harness) { h.deliverOPS7(); h.install(globex, jiraKey) }
+	// What acme's sources reported, as it must appear on acme's panel and
+	// never on globex's.
+	acmeData := []string{"2222222", "OPS-7: validate the login form", "Ada Lovelace", "staging-eu", "Shop deploy #12"}
+	runScenarios(t, []scenario{
+		{
+			name:       "the panel shows the pushed commit and the environment reached",
+			setup:      seed,
+			request:    func(h *harness) *httptest.ResponseRecorder { return h.iframeGET(acme, panelTarget+"&"+iframeQuery("")) },
+			wantStatus: http.StatusOK,
+			wantContent: append([]string{
+				`data-testid="summary"`, `data-testid="commits"`, `data-testid="deployments"`, `data-testid="timeline"`,
+				`href="https://github.com/acme/shop/commit/2222222222222222222222222222222222222222"`,
+				`data-environment-type="staging"`, `href="https://ci.acme.example/shop-deploy/12"`, "Reached staging-eu",
+			}, acmeData...),
+			notContent: []string{`data-testid="empty-state"`, "globex", "Connect a source"},
+		},
+		{
+			name:  "globex's panel for the same key shows none of acme's data",
+			setup: seed,
+			request: func(h *harness) *httptest.ResponseRecorder {
+				return h.iframeGET(globex, panelTarget+"&"+iframeQuery(""))
+			},
+			wantStatus:  http.StatusOK,
+			wantContent: []string{`data-testid="empty-state"`, "No DevOps data is linked to OPS-7 yet", "globex.atlassian.net"},
+			notContent:  append([]string{"acme", `data-testid="commits"`, `data-testid="summary"`}, acmeData...),
+		},
+		{
+			name:  "the right-column summary is the summary line only",
+			setup: seed,
+			request: func(h *harness) *httptest.ResponseRecorder {
+				return h.iframeGET(acme, "/jira/summary?issueKey=OPS-7&issueId=10007&"+iframeQuery(""))
+			},
+			wantStatus:  http.StatusOK,
+			wantContent: []string{`data-testid="summary"`, `data-testid="summary-commits"`, "staging-eu", `data-environment-type="staging"`},
+			notContent:  []string{`data-testid="commits"`, `data-testid="timeline"`, `data-testid="empty-state"`, "Ada Lovelace"},
+		},
+		{
+			name: "hostile commit text and URLs from a provider render inert",
+			setup: func(h *harness) {
+				gh := h.addSource(acme, ingest.KindGitHub)
+				body := fixture(h.t, "github/push_hostile.json")
+				if rec := h.sendHook(gh.token, "", withHeader(signed(gh.kind, gh.secret, body), "X-GitHub-Event", "push"), body); rec.Code != http.StatusOK {
+					h.t.Fatalf("push: %d %s", rec.Code, rec.Body)
+				}
+			},
+			request: func(h *harness) *httptest.ResponseRecorder {
+				return h.iframeGET(acme, "/jira/panel?issueKey=OPS-10&issueId=10010&"+iframeQuery(""))
+			},
+			wantStatus:  http.StatusOK,
+			wantContent: []string{`data-testid="commits"`, "4444444", "&lt;script&gt;alert(", "&lt;img src=x onerror=alert(1)&gt;", "&lt;b&gt;Mallory&lt;/b&gt;"},
+			notContent:  []string{"<script>alert", "<img", "<b>Mallory", "javascript:", "about:invalid", "onerror=alert(1)>"},
+		},
+	})
+}
+
+func TestIssuePanelEmptyState(t *testing.T) {
+	const configureHref = `href="https://acme.atlassian.net/plugins/servlet/ac/com.example.keyline.jira/configure"`
+	panel := func(h *harness) *httptest.ResponseRecorder { return h.iframeGET(acme, panelTarget+"&"+iframeQuery("")) }
+	runScenarios(t, []scenario{
+		{
+			name:        "a site admin is shown how to connect a source",
+			setup:       func(h *harness) { h.install(acme, jiraKey); h.makeAdmin(acme) },
+			request:     panel,
+			wantStatus:  http.StatusOK,
+			wantContent: []string{`data-testid="empty-state"`, "No DevOps data is linked to OPS-7 yet", "Connect a source", configureHref, `target="_top"`},
+		},
+		{
+			name:        "anyone else reads a short sentence, without the configure link",
+			setup:       func(h *harness) { h.install(acme, jiraKey) },
+			request:     panel,
+			wantStatus:  http.StatusOK,
+			wantContent: []string{`data-testid="empty-state"`, "No DevOps data is linked to OPS-7 yet", "Ask a Jira administrator"},
+			notContent:  []string{"Connect a source", "/plugins/servlet/ac/"},
+		},
+		{
+			name:       "administering another site does not count",
+			setup:      func(h *harness) { h.install(acme, jiraKey); h.install(globex, jiraKey); h.makeAdmin(globex) },
+			request:    panel,
+			wantStatus: http.StatusOK,
+			notContent: []string{"Connect a source", "/plugins/servlet/ac/"},
+		},
+		{
+			name:        "an admin's panel with data has no empty state",
+			setup:       func(h *harness) { h.deliverOPS7(); h.makeAdmin(acme) },
+			request:     panel,
+			wantStatus:  http.StatusOK,
+			wantContent: []string{`data-testid="commits"`},
+			notContent:  []string{`data-testid="empty-state"`, "Connect a source"},
 		},
 	})
 }

@@ -34,6 +34,7 @@ type Store interface {
 	JiraIssueByKey(ctx context.Context, t *tenant.Tenant, key string) (*store.JiraIssue, error)
 	CountJiraIssues(ctx context.Context, t *tenant.Tenant, projectKey string) (int, error)
 	CountIssueLinks(ctx context.Context, t *tenant.Tenant, issueKey string) (map[string]int, error)
+	IssueDevelopment(ctx context.Context, t *tenant.Tenant, issueKey string, lim store.DevelopmentLimits) (*store.Development, error)
 	CreateSource(ctx context.Context, t *tenant.Tenant, kind, name string) (*store.Source, string, string, error)
 	ListSources(ctx context.Context, t *tenant.Tenant) ([]store.Source, error)
 	SourceByID(ctx context.Context, t *tenant.Tenant, id string) (*store.Source, error)
