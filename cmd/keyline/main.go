@@ -46,6 +46,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		err = report(ctx, args, env, os.Stdin, stdout, stderr)
 	case "loadtest":
 		err = runLoadtest(ctx, args, env, stdout, stderr)
+	case "demo":
+		err = runDemo(ctx, args, env, stdout, stderr)
 	case "version":
 		_, err = fmt.Fprintln(stdout, "keyline", version)
 	case "help", "-h", "--help":
@@ -72,6 +74,7 @@ commands:
             (keyline report help)
   loadtest  load-test a running Keyline with GitHub pushes
             (keyline loadtest help)
+  demo      run Keyline with a demo site and a page that frames it (keyline demo help)
   version   print the version
 
 Settings come from KEYLINE_* environment variables; see README.md.

@@ -1,0 +1,138 @@
+package preview
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/keyline/keyline/app/connect"
+	"github.com/keyline/keyline/descriptor"
+)
+
+// The demo tenants' base URL is this host, so Keyline's calls to "Jira" land
+// here. The fake answers the questions app/jira asks, as Jira Cloud would:
+// the preview's admin administers the site, both preview users may browse
+// every issue the host knows, and issue ids resolve to their keys. Each call
+// must carry the app token Keyline signs (iss = app key, computed qsh), which
+// checks Keyline's outbound signing on every page that asks.
+
+// maxProductBody bounds what the fake reads of a request body.
+const maxProductBody = 64 << 10
+
+// verifyAppToken checks the Authorization header of a call from Keyline's
+// Jira app. It returns the reason when the call must be refused.
+func (h *Host) verifyAppToken(r *http.Request) error {
+	app := h.apps[descriptor.Jira]
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "JWT ")
+	if !ok || raw == "" {
+		return errors.New("no JWT in the Authorization header")
+	}
+	var claims connect.Claims
+	_, err := jwt.NewParser(
+		jwt.WithValidMethods([]string{"HS256"}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(30*time.Second),
+		jwt.WithTimeFunc(h.opts.Now),
+	).ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return app.tenant.SharedSecret, nil })
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	if claims.Issuer != app.key {
+		return fmt.Errorf("token issuer is %q, not the Jira app", claims.Issuer)
+	}
+	base := ""
+	if u, err := url.Parse(app.tenant.BaseURL); err == nil {
+		base = u.Path
+	}
+	want, err := connect.QSH(r.Method, r.URL.Path, r.URL.RawQuery, base)
+	if err != nil || claims.QSH != want {
+		return errors.New("token qsh does not match the request")
+	}
+	return nil
+}
+
+// refuse answers a product call that failed verification, as Jira does.
+func (h *Host) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Warn("preview: refused a call to the demo Jira", slog.String("path", r.URL.Path), slog.String("reason", err.Error()))
+	writeJSON(w, http.StatusUnauthorized, map[string]any{"errorMessages": []string{"Authentication failed: " + err.Error()}})
+}
+
+// checkPermissions is POST /rest/api/3/permissions/check.
+func (h *Host) checkPermissions(w http.ResponseWriter, r *http.Request) {
+	if err := h.verifyAppToken(r); err != nil {
+		h.refuse(w, r, err)
+		return
+	}
+	var in struct {
+		AccountID          string   `json:"accountId"`
+		GlobalPermissions  []string `json:"globalPermissions"`
+		ProjectPermissions []struct {
+			Permissions []string `json:"permissions"`
+			Issues      []int64  `json:"issues"`
+		} `json:"projectPermissions"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxProductBody)).Decode(&in); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errorMessages": []string{"malformed body"}})
+		return
+	}
+	known := in.AccountID == AdminAccountID || in.AccountID == ViewerAccountID
+	type grant struct {
+		Permission string  `json:"permission"`
+		Issues     []int64 `json:"issues"`
+	}
+	out := struct {
+		GlobalPermissions  []string `json:"globalPermissions"`
+		ProjectPermissions []grant  `json:"projectPermissions"`
+	}{GlobalPermissions: []string{}, ProjectPermissions: []grant{}}
+	for _, p := range in.GlobalPermissions {
+		if p == "ADMINISTER" && in.AccountID == AdminAccountID {
+			out.GlobalPermissions = append(out.GlobalPermissions, p)
+		}
+	}
+	for _, pp := range in.ProjectPermissions {
+		for _, p := range pp.Permissions {
+			g := grant{Permission: p, Issues: []int64{}}
+			for _, id := range pp.Issues {
+				if _, ok := h.issueByID(strconv.FormatInt(id, 10)); ok && known && p == "BROWSE_PROJECTS" {
+					g.Issues = append(g.Issues, id)
+				}
+			}
+			out.ProjectPermissions = append(out.ProjectPermissions, g)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// getIssue is GET /rest/api/3/issue/{id}, enough of it for the key.
+func (h *Host) getIssue(w http.ResponseWriter, r *http.Request) {
+	if err := h.verifyAppToken(r); err != nil {
+		h.refuse(w, r, err)
+		return
+	}
+	is, ok := h.issueByID(r.PathValue("id"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]any{"errorMessages": []string{"Issue does not exist or you do not have permission to see it."}})
+		return
+	}
+	project := strings.SplitN(is.Key, "-", 2)[0]
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": is.ID, "key": is.Key,
+		"fields": map[string]any{"project": map[string]string{"key": project, "id": h.projectID(project)}},
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
