@@ -296,6 +296,58 @@ type ConfigureView struct {
 	RetentionDays int
 	// Jira is set on the Confluence configure page: the Jira app on the same site.
 	Jira *SiteLink
+	// JiraConfigureURL is the Jira app's configure page on the same site,
+	// where sources are managed; set with Jira when it is connected.
+	JiraConfigureURL string
+	// Sources is set on the Jira configure page, which only the site's
+	// administrators see.
+	Sources *SourcesView
+}
+
+// SourcesView is the Jira configure page's list of webhook sources. It never
+// holds a webhook URL or secret: those are shown once, by the page's script,
+// from the answer that created or rotated them.
+type SourcesView struct {
+	// APIPath is the sources API the page's script calls, e.g. "/jira/api/sources".
+	APIPath string
+	// Kinds are the kinds a new source may have, in the order offered.
+	Kinds []SourceKind
+	Items []SourceRow
+	// Max is how many sources a site may have.
+	Max int
+	// MaxName is the longest name, in characters.
+	MaxName int
+	// MaxDeliveries is how many lines each delivery log keeps.
+	MaxDeliveries int
+}
+
+// SourceKind is one kind of source and how to set it up.
+type SourceKind struct {
+	Value string // "github"
+	Label string // "GitHub"
+}
+
+// SourceRow is one source as the page lists it.
+type SourceRow struct {
+	ID        string
+	Kind      string
+	KindLabel string
+	Name      string
+	Created   Moment
+	// PreviousSecretUntil is when a rotated-out secret stops verifying;
+	// unknown when there is none.
+	PreviousSecretUntil Moment
+	// Rules are the environment rules per type, in the order they are tried.
+	Rules []RuleSummary
+	// RulesJSON is the rules document, indented, for the editor.
+	RulesJSON string
+}
+
+// RuleSummary is one environment type's globs.
+type RuleSummary struct {
+	Type  string // "production"
+	Label string // "Production"
+	Globs []string
 }
 
 // SiteLink tells whether the Jira app is installed beside the Confluence one.
@@ -304,16 +356,101 @@ type SiteLink struct {
 	SiteURL   string
 }
 
-// MacroView is the Confluence macro.
+// MacroView is the Confluence macro, live in a page (Macro) or static in an
+// export (MacroStatic).
 type MacroView struct {
 	Page
-	View        string
+	View        string // "status" or "deployments"
 	Projects    []string
+	FixVersion  string
 	Service     string
 	Environment string
-	SiteHost    string
-	Jira        SiteLink
-	Problems    []string
+	SiteHost    string // the Confluence site
+	// Jira is the Jira app on the same site; the macro shows its data, and
+	// says how to install it when it is missing.
+	Jira SiteLink
+	// Notes tell the reader what the macro left out.
+	Notes []string
+	// SignIn is set for an anonymous reader: the macro shows no data, since
+	// Jira cannot say which projects the reader may browse.
+	SignIn bool
+	// Unavailable is set when Jira could not be asked which projects the
+	// reader may browse: the macro shows no data.
+	Unavailable bool
+	// Denied are the macro's projects the reader may not browse in Jira;
+	// nothing of them is shown. Data is shown only when Visible is set.
+	Denied      []string
+	Visible     bool
+	Status      MacroStatusView
+	Deployments MacroDeploymentsView
+	// AsOf is when the data was read, for exports: "2 Jan 2026, 15:04 UTC".
+	AsOf string
+}
+
+// MacroStatusView is the status view: how far each issue has come on its
+// way to release.
+type MacroStatusView struct {
+	Issues []MacroIssueRow
+	// Target is where readiness is measured: "production", or the macro's
+	// environment. Reached counts the issues whose latest deployment there
+	// succeeded.
+	Target  string
+	Reached int
+}
+
+// MacroIssueRow is one issue of the status view.
+type MacroIssueRow struct {
+	Key string
+	URL string // the issue in Jira
+	// Issue is what Jira's webhooks told Keyline; nil when they never
+	// mentioned the issue.
+	Issue *IssueFacts
+	// PullRequests counts the linked pull requests by state: "1 open".
+	PullRequests    []Lozenge
+	LatestBuild     *Lozenge
+	LatestBuildName string // "Shop CI #562"
+	LatestBuildWhen Moment
+	// Environments the issue reached, development first, with the state of
+	// the latest deployment there.
+	Environments []EnvironmentSummary
+	// Reached says the latest deployment to the target (to one of its
+	// environments, when the target is a type) succeeded.
+	Reached bool
+}
+
+// MacroDeploymentsView is the deployments view: recent deployments of the
+// macro's projects, per environment, development first.
+type MacroDeploymentsView struct {
+	Environments []MacroEnvironment
+	Total        int
+	// PerEnvironment is the most deployments shown per environment.
+	PerEnvironment int
+}
+
+// MacroEnvironment is one environment's recent deployments, newest first.
+type MacroEnvironment struct {
+	Name        string
+	Type        string // "production", ...: a hook for tests and styles
+	TypeLabel   string // "Production"
+	Latest      Lozenge
+	Deployments []MacroDeploymentItem
+}
+
+// MacroDeploymentItem is one deployment with the service it deployed and
+// the issues of the macro's projects it shipped.
+type MacroDeploymentItem struct {
+	DeploymentItem
+	Environment string
+	Service     string
+	Issues      []IssueLink
+	// MoreIssues counts the shipped issues not in Issues.
+	MoreIssues int
+}
+
+// IssueLink is a Jira issue key and where the issue is in Jira.
+type IssueLink struct {
+	Key string
+	URL string
 }
 
 // ErrorView is shown inside an iframe when a request cannot be served.

@@ -1,7 +1,8 @@
 // Package jira calls a tenant's Jira REST API as the app, through the signed
-// Connect client: who may administer the site, who may see an issue, and which
-// issue an id names. Results are cached briefly so panels and API calls do not
-// cost a product round trip each.
+// Connect client: who may administer the site, who may see an issue, which
+// issue an id names, and which issues a fix version holds. Results are cached
+// briefly so panels, macros and API calls do not cost a product round trip
+// each.
 package jira
 
 import (
@@ -11,7 +12,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +25,10 @@ import (
 
 // ErrNotFound means Jira answered 404: it does not know the issue, or the app may not see it.
 var ErrNotFound = errors.New("jira: not found")
+
+// ErrBadRequest means Jira answered 400: it refused the question, as a JQL
+// search naming a fix version that no listed project has.
+var ErrBadRequest = errors.New("jira: bad request")
 
 // maxResponse bounds what Keyline reads from Jira for these small calls.
 const maxResponse = 1 << 20
@@ -113,6 +121,7 @@ type permissionsCheck struct {
 type projectPermissions struct {
 	Permissions []string `json:"permissions"`
 	Issues      []int64  `json:"issues,omitempty"`
+	Projects    []int64  `json:"projects,omitempty"`
 }
 
 type permissionGrants struct {
@@ -120,6 +129,7 @@ type permissionGrants struct {
 	ProjectPermissions []struct {
 		Permission string  `json:"permission"`
 		Issues     []int64 `json:"issues"`
+		Projects   []int64 `json:"projects"`
 	} `json:"projectPermissions"`
 }
 
@@ -171,6 +181,95 @@ func (c *Client) CanBrowseIssue(ctx context.Context, t *tenant.Tenant, accountID
 	return ok, nil
 }
 
+// CanBrowseProjects reports, for each of projectKeys, whether the user may
+// browse that Jira project. A key Jira does not know (or does not show the
+// app) is false, and so is every key for an anonymous user, who is not asked
+// about. Project ids and answers are cached per tenant (and account) like
+// the other questions; only the keys not cached cost one permission check.
+func (c *Client) CanBrowseProjects(ctx context.Context, t *tenant.Tenant, accountID string, projectKeys []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(projectKeys))
+	for _, k := range projectKeys {
+		out[k] = false
+	}
+	if accountID == "" {
+		return out, nil
+	}
+	ids := map[string]int64{}
+	var ask []int64
+	for _, k := range projectKeys {
+		if _, done := ids[k]; done {
+			continue
+		}
+		if v, ok := c.cached(t, browseProjectQuestion(accountID, k)); ok {
+			out[k] = v.(bool)
+			continue
+		}
+		id, err := c.projectID(ctx, t, k)
+		if err != nil {
+			return nil, err
+		}
+		if id == 0 {
+			continue // no such project: false
+		}
+		ids[k] = id
+		if !slices.Contains(ask, id) {
+			ask = append(ask, id)
+		}
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	var g permissionGrants
+	body := permissionsCheck{AccountID: accountID, ProjectPermissions: []projectPermissions{{Permissions: []string{"BROWSE_PROJECTS"}, Projects: ask}}}
+	if err := c.post(ctx, t, "/rest/api/3/permissions/check", body, &g); err != nil {
+		return nil, fmt.Errorf("jira: check project browse permission: %w", err)
+	}
+	granted := map[int64]bool{}
+	for _, p := range g.ProjectPermissions {
+		if p.Permission != "BROWSE_PROJECTS" {
+			continue
+		}
+		for _, id := range p.Projects {
+			granted[id] = true
+		}
+	}
+	for k, id := range ids {
+		out[k] = granted[id]
+		c.remember(t, browseProjectQuestion(accountID, k), out[k])
+	}
+	return out, nil
+}
+
+func browseProjectQuestion(accountID, projectKey string) string {
+	return "browseproject:" + accountID + ":" + projectKey
+}
+
+// projectID returns the id of the project with this key, or 0 when Jira
+// does not know it (404). Ids are what the permission check takes.
+func (c *Client) projectID(ctx context.Context, t *tenant.Tenant, key string) (int64, error) {
+	q := "projectid:" + key
+	if v, ok := c.cached(t, q); ok {
+		return v.(int64), nil
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := c.get(ctx, t, "/rest/api/3/project/"+url.PathEscape(key), &out)
+	var id int64
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return 0, fmt.Errorf("jira: get project %s: %w", key, err)
+	default:
+		id, err = strconv.ParseInt(out.ID, 10, 64)
+		if err != nil || id <= 0 {
+			return 0, fmt.Errorf("jira: get project %s: bad id %q", key, out.ID)
+		}
+	}
+	c.remember(t, q, id)
+	return id, nil
+}
+
 // IssueKey returns the current key of the issue with this id; keys change when
 // an issue moves between projects, ids do not.
 func (c *Client) IssueKey(ctx context.Context, t *tenant.Tenant, issueID int64) (string, error) {
@@ -186,6 +285,65 @@ func (c *Client) IssueKey(ctx context.Context, t *tenant.Tenant, issueID int64) 
 	}
 	c.remember(t, q, out.Key)
 	return out.Key, nil
+}
+
+// MaxFixVersionIssues bounds the issues IssuesInFixVersion returns: one
+// page of Jira's search, as much as a release page shows.
+const MaxFixVersionIssues = 100
+
+// IssuesInFixVersion returns the keys of the issues of projects whose fix
+// version is version, ordered by key, at most limit of them (1 to
+// MaxFixVersionIssues); more reports that Jira has further ones. A version
+// no listed project has gives an error wrapping ErrBadRequest.
+func (c *Client) IssuesInFixVersion(ctx context.Context, t *tenant.Tenant, projects []string, version string, limit int) (keys []string, more bool, err error) {
+	if len(projects) == 0 || version == "" {
+		return nil, false, errors.New("jira: issues in fix version: projects and a version are required")
+	}
+	limit = min(max(limit, 1), MaxFixVersionIssues)
+	quoted := make([]string, len(projects))
+	for i, p := range projects {
+		quoted[i] = jqlString(p)
+	}
+	jql := "project in (" + strings.Join(quoted, ", ") + ") AND fixVersion = " + jqlString(version) + " ORDER BY key ASC"
+	q := "fixversion:" + strconv.Itoa(limit) + ":" + jql
+	if v, ok := c.cached(t, q); ok {
+		a := v.(fixVersionAnswer)
+		return slices.Clone(a.keys), a.more, nil
+	}
+	// The enhanced search (/search/jql) replaced /search in 2025. It returns
+	// only ids unless fields are named, so it is asked for the summary.
+	query := url.Values{"jql": {jql}, "fields": {"summary"}, "maxResults": {strconv.Itoa(limit)}}
+	var out struct {
+		Issues []struct {
+			Key string `json:"key"`
+		} `json:"issues"`
+		NextPageToken string `json:"nextPageToken"`
+	}
+	// Spaces go as %20: what the canonical query of the qsh writes too.
+	path := "/rest/api/3/search/jql?" + strings.ReplaceAll(query.Encode(), "+", "%20")
+	if err := c.get(ctx, t, path, &out); err != nil {
+		return nil, false, fmt.Errorf("jira: issues in fix version %q: %w", version, err)
+	}
+	for _, is := range out.Issues {
+		if is.Key != "" && len(keys) < limit {
+			keys = append(keys, is.Key)
+		}
+	}
+	more = out.NextPageToken != "" || len(out.Issues) > limit
+	c.remember(t, q, fixVersionAnswer{keys: slices.Clone(keys), more: more})
+	return keys, more, nil
+}
+
+type fixVersionAnswer struct {
+	keys []string
+	more bool
+}
+
+// jqlString quotes s as a JQL string literal: double quotes, with
+// backslashes and double quotes escaped, so a version name cannot end the
+// literal and add clauses of its own.
+func jqlString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 func (c *Client) client(t *tenant.Tenant) *connect.Client {
@@ -217,6 +375,8 @@ func decode(resp *http.Response, out any) error {
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return ErrNotFound
+	case resp.StatusCode == http.StatusBadRequest:
+		return ErrBadRequest
 	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("unexpected status %d", resp.StatusCode)
 	}

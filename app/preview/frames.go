@@ -43,7 +43,10 @@ var wanted = []struct {
 }{
 	{"issue-panel", "devops-panel", "jiraIssueContents", "DevOps panel", "360px", descriptor.Jira, nil},
 	{"issue-summary", "devops-summary", "webPanels", "DevOps summary", "", descriptor.Jira, nil},
-	{"macro-status", "keyline-devops", "dynamicContentMacros", "Keyline DevOps macro: release readiness", "", descriptor.Confluence, map[string]string{"view": "status"}},
+	// The status view shows listed issues: the featured story, finished,
+	// open, draft, rolled back and untouched ones.
+	{"macro-status", "keyline-devops", "dynamicContentMacros", "Keyline DevOps macro: release readiness", "", descriptor.Confluence,
+		map[string]string{"view": "status", "issues": "PAY-7,PAY-1,PAY-9,WEB-7,WEB-10,OPS-1,OPS-7,OPS-8"}},
 	{"macro-deployments", "keyline-devops", "dynamicContentMacros", "Keyline DevOps macro: recent deployments", "", descriptor.Confluence, map[string]string{"view": "deployments"}},
 	{"project-page", "release-metrics", "jiraProjectPages", "Release metrics", "480px", descriptor.Jira, nil},
 	{"jira-configure", "configure", "configurePage", "Configure Keyline for Jira", "560px", descriptor.Jira, nil},

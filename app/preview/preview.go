@@ -201,6 +201,7 @@ func (h *Host) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /preview/token", h.issueContextToken)
 	mux.HandleFunc("POST /rest/api/3/permissions/check", h.checkPermissions)
 	mux.HandleFunc("GET /rest/api/3/issue/{id}", h.getIssue)
+	mux.HandleFunc("GET /rest/api/3/project/{key}", h.getProject)
 	mux.HandleFunc("GET /browse/{key}", h.browseIssue)
 	mux.HandleFunc("GET /plugins/servlet/ac/{app}/{module}", h.openModule)
 }

@@ -21,7 +21,8 @@ import (
 // The demo tenants' base URL is this host, so Keyline's calls to "Jira" land
 // here. The fake answers the questions app/jira asks, as Jira Cloud would:
 // the preview's admin administers the site, both preview users may browse
-// every issue the host knows, and issue ids resolve to their keys. Each call
+// every issue the host knows and every project of the site, issue ids
+// resolve to their keys and project keys to their ids. Each call
 // must carry the app token Keyline signs (iss = app key, computed qsh), which
 // checks Keyline's outbound signing on every page that asks.
 
@@ -79,6 +80,7 @@ func (h *Host) checkPermissions(w http.ResponseWriter, r *http.Request) {
 		ProjectPermissions []struct {
 			Permissions []string `json:"permissions"`
 			Issues      []int64  `json:"issues"`
+			Projects    []int64  `json:"projects"`
 		} `json:"projectPermissions"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxProductBody)).Decode(&in); err != nil {
@@ -89,6 +91,7 @@ func (h *Host) checkPermissions(w http.ResponseWriter, r *http.Request) {
 	type grant struct {
 		Permission string  `json:"permission"`
 		Issues     []int64 `json:"issues"`
+		Projects   []int64 `json:"projects"`
 	}
 	out := struct {
 		GlobalPermissions  []string `json:"globalPermissions"`
@@ -101,10 +104,15 @@ func (h *Host) checkPermissions(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, pp := range in.ProjectPermissions {
 		for _, p := range pp.Permissions {
-			g := grant{Permission: p, Issues: []int64{}}
+			g := grant{Permission: p, Issues: []int64{}, Projects: []int64{}}
 			for _, id := range pp.Issues {
 				if _, ok := h.issueByID(strconv.FormatInt(id, 10)); ok && known && p == "BROWSE_PROJECTS" {
 					g.Issues = append(g.Issues, id)
+				}
+			}
+			for _, id := range pp.Projects {
+				if h.projectKey(strconv.FormatInt(id, 10)) != "" && known && p == "BROWSE_PROJECTS" {
+					g.Projects = append(g.Projects, id)
 				}
 			}
 			out.ProjectPermissions = append(out.ProjectPermissions, g)
@@ -129,6 +137,40 @@ func (h *Host) getIssue(w http.ResponseWriter, r *http.Request) {
 		"id": is.ID, "key": is.Key,
 		"fields": map[string]any{"project": map[string]string{"key": project, "id": h.projectID(project)}},
 	})
+}
+
+// getProject is GET /rest/api/3/project/{key}, enough of it for the id.
+func (h *Host) getProject(w http.ResponseWriter, r *http.Request) {
+	if err := h.verifyAppToken(r); err != nil {
+		h.refuse(w, r, err)
+		return
+	}
+	key := r.PathValue("key")
+	id := h.projectID(key)
+	if id == "" {
+		writeJSON(w, http.StatusNotFound, map[string]any{"errorMessages": []string{"No project could be found with key '" + key + "'."}})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "key": key, "name": h.projectName(key)})
+}
+
+// projectKey is the key of the site's project with this id, or "".
+func (h *Host) projectKey(id string) string {
+	for _, p := range h.opts.Projects {
+		if p.ID == id {
+			return p.Key
+		}
+	}
+	return ""
+}
+
+func (h *Host) projectName(key string) string {
+	for _, p := range h.opts.Projects {
+		if p.Key == key {
+			return p.Name
+		}
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

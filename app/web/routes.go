@@ -67,9 +67,11 @@ func (s *Server) routes() *echo.Echo {
 	j.PUT("/api/sources/:sourceID/environment-rules", s.updateSourceRules, admin...)
 	j.DELETE("/api/sources/:sourceID", s.deleteSource, admin...)
 	j.GET("/api/sources/:sourceID/deliveries", s.listDeliveries, admin...)
+	j.POST("/api/sources/:sourceID/test", s.sendTestDelivery, admin...)
 
 	c := e.Group(s.confluence.basePath)
 	c.GET("/macro", s.showMacro, s.framed, s.requireToken(s.confluence, connect.QSHComputed))
+	c.GET("/macro-static", s.showMacroStatic, s.requireToken(s.confluence, connect.QSHComputed))
 	return e
 }
 

@@ -35,6 +35,8 @@ type Store interface {
 	CountJiraIssues(ctx context.Context, t *tenant.Tenant, projectKey string) (int, error)
 	CountIssueLinks(ctx context.Context, t *tenant.Tenant, issueKey string) (map[string]int, error)
 	IssueDevelopment(ctx context.Context, t *tenant.Tenant, issueKey string, lim store.DevelopmentLimits) (*store.Development, error)
+	IssueReadiness(ctx context.Context, t *tenant.Tenant, keys []string, scope store.DeploymentScope) ([]store.IssueReadiness, error)
+	RecentDeployments(ctx context.Context, t *tenant.Tenant, f store.DeploymentFilter) ([]store.RecentDeployment, error)
 	CreateSource(ctx context.Context, t *tenant.Tenant, kind, name string) (*store.Source, string, string, error)
 	ListSources(ctx context.Context, t *tenant.Tenant) ([]store.Source, error)
 	SourceByID(ctx context.Context, t *tenant.Tenant, id string) (*store.Source, error)
@@ -42,14 +44,18 @@ type Store interface {
 	RotateSourceSecret(ctx context.Context, t *tenant.Tenant, id string, overlap time.Duration) (string, error)
 	DeleteSource(ctx context.Context, t *tenant.Tenant, id string) error
 	ListDeliveries(ctx context.Context, t *tenant.Tenant, sourceID string, limit int) ([]store.Delivery, error)
+	RecordDelivery(ctx context.Context, t *tenant.Tenant, sourceID string, d store.Delivery) error
 }
 
-// JiraAPI answers questions only the tenant's Jira can: who may see what.
+// JiraAPI answers questions only the tenant's Jira can: who may see what,
+// and which issues a fix version holds.
 // *jira.Client implements it.
 type JiraAPI interface {
 	IsAdmin(ctx context.Context, t *tenant.Tenant, accountID string) (bool, error)
 	CanBrowseIssue(ctx context.Context, t *tenant.Tenant, accountID string, issueID int64) (bool, error)
+	CanBrowseProjects(ctx context.Context, t *tenant.Tenant, accountID string, projectKeys []string) (map[string]bool, error)
 	IssueKey(ctx context.Context, t *tenant.Tenant, issueID int64) (string, error)
+	IssuesInFixVersion(ctx context.Context, t *tenant.Tenant, projects []string, version string, limit int) ([]string, bool, error)
 }
 
 // TenantCache is the verified-request tenant cache; lifecycle handlers
