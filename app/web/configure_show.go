@@ -149,14 +149,9 @@ func (s *Server) jiraConfigureURL(siteURL string) string {
 // jiraBeside finds the Jira app installed on the same site as the verified
 // Confluence tenant; the Confluence app shows that tenant's data and no other.
 func (s *Server) jiraBeside(c echo.Context) (templates.SiteLink, error) {
-	ts, err := s.deps.Store.TenantsOnHost(c.Request().Context(), identity(c).Tenant, "jira")
-	if err != nil {
-		return templates.SiteLink{}, fmt.Errorf("find the Jira app on this site: %w", err)
+	t, err := s.jiraOnSite(c)
+	if err != nil || t == nil {
+		return templates.SiteLink{}, err
 	}
-	for _, t := range ts {
-		if t.Installed && t.AppKey == s.jira.key {
-			return templates.SiteLink{Connected: true, SiteURL: t.DisplayURL}, nil
-		}
-	}
-	return templates.SiteLink{}, nil
+	return templates.SiteLink{Connected: true, SiteURL: t.DisplayURL}, nil
 }
