@@ -27,6 +27,11 @@ type Generator func(w int) NextFunc
 // the response a failure. It sees at most MaxResponseBody bytes of the body.
 type CheckFunc func(status int, body []byte) (label string, err error)
 
+// RequestCheckFunc is a CheckFunc that also sees the request it judges, for
+// answers that must match what was asked: the issue panel must show the
+// issue the request named. The request must not be modified.
+type RequestCheckFunc func(req *http.Request, status int, body []byte) (label string, err error)
+
 // MaxResponseBody is how much of each answer the driver reads for Check; the
 // rest is drained and discarded so the connection can be reused.
 const MaxResponseBody = 64 << 10
@@ -51,6 +56,8 @@ type Config struct {
 	Generator Generator
 	// Check judges responses; nil accepts any 2xx.
 	Check CheckFunc
+	// CheckRequest, when set, judges responses instead of Check.
+	CheckRequest RequestCheckFunc
 }
 
 // NewClient returns an HTTP client for concurrency workers talking to one
@@ -122,9 +129,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if client == nil {
 		client = NewClient(cfg.Concurrency, 30*time.Second)
 	}
-	check := cfg.Check
+	check := cfg.CheckRequest
 	if check == nil {
-		check = check2xx
+		byStatus := cfg.Check
+		if byStatus == nil {
+			byStatus = check2xx
+		}
+		check = func(_ *http.Request, status int, body []byte) (string, error) { return byStatus(status, body) }
 	}
 	nexts := make([]NextFunc, cfg.Concurrency)
 	for w := range nexts {
@@ -152,7 +163,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // work is one worker's loop.
-func work(ctx context.Context, client *http.Client, next NextFunc, check CheckFunc, pace *pacer, measureFrom, end time.Time) workerLog {
+func work(ctx context.Context, client *http.Client, next NextFunc, check RequestCheckFunc, pace *pacer, measureFrom, end time.Time) workerLog {
 	var log workerLog
 	for ctx.Err() == nil {
 		sendAt := time.Now()
@@ -186,7 +197,7 @@ func work(ctx context.Context, client *http.Client, next NextFunc, check CheckFu
 		}
 		s := sample{latency: done.Sub(began), status: status, err: err}
 		if err == nil {
-			s.label, s.err = check(status, body)
+			s.label, s.err = check(req, status, body)
 		}
 		log.samples = append(log.samples, s)
 		log.lastDone = done

@@ -36,8 +36,12 @@ func startKeyline(t *testing.T) (env map[string]string, baseURL string, a *appli
 }
 
 func runLoad(env map[string]string, args ...string) (code int, stdout, stderr string) {
+	return runScenario(env, "ingest", args...)
+}
+
+func runScenario(env map[string]string, scenario string, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = run(context.Background(), append([]string{"loadtest", "ingest"}, args...), env, &out, &errb)
+	code = run(context.Background(), append([]string{"loadtest", scenario}, args...), env, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -148,6 +152,103 @@ func TestLoadtestIngestFailsOnRefusals(t *testing.T) {
 	}
 }
 
+// TestLoadtestPanelEndToEnd runs the panel scenario against a real
+// in-process Keyline: it seeds the server's database, every panel load is
+// verified and rendered by the server, and the run passes. A second run
+// finds the sites seeded, does not write them again, and keeps their
+// secrets.
+func TestLoadtestPanelEndToEnd(t *testing.T) {
+	env, url, a := startKeyline(t)
+
+	code, out, errs := runScenario(env, "panel", "--tenants", "2", "--issues", "6", "--concurrency", "4",
+		"--duration", "1s", "--warmup", "0s", "--url", url)
+	if code != 0 {
+		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, want := range []string{"seeded 2 tenants", "6 issues each", "0 already held them", "new token per request", "throughput", "p99", "200: ", "panel: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	cfg, err := config.Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	secrets := map[string]string{}
+	for n := 1; n <= 2; n++ {
+		ten, err := a.store.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-panel-", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[ten.ClientKey] = string(ten.SharedSecret)
+		for _, key := range []string{"PAY-1", "OPS-6"} {
+			dev, err := a.store.IssueDevelopment(ctx, ten, key, store.DevelopmentLimits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dev.Totals[store.EntityCommit] == 0 || dev.Totals[store.EntityDeployment] == 0 {
+				t.Errorf("%s %s: %v", ten.ClientKey, key, dev.Totals)
+			}
+		}
+	}
+
+	code, out, errs = runScenario(env, "panel", "--tenants", "2", "--issues", "6", "--concurrency", "2",
+		"--duration", "300ms", "--warmup", "0s", "--json", "--url", url)
+	if code != 0 {
+		t.Fatalf("second run: code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	var res struct {
+		Scenario string `json:"scenario"`
+		Tenants  int    `json:"tenants_seeded"`
+		Found    int    `json:"tenants_already_seeded"`
+		Issues   int    `json:"issues_per_tenant"`
+		Tokens   string `json:"tokens"`
+		Report   struct {
+			Sent     int            `json:"sent"`
+			OK       int            `json:"ok"`
+			Outcomes map[string]int `json:"outcomes"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if res.Scenario != "panel" || res.Tenants != 2 || res.Found != 2 || res.Issues != 6 || res.Tokens == "" || res.Report.Sent == 0 ||
+		res.Report.OK != res.Report.Sent || res.Report.Outcomes["panel"] != res.Report.OK {
+		t.Errorf("second run: %s", out)
+	}
+	for client, secret := range secrets {
+		ten, err := a.store.TenantByClientKey(ctx, cfg.JiraAppKey(), client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ten.SharedSecret) != secret {
+			t.Errorf("%s: the second run changed the shared secret", client)
+		}
+	}
+}
+
+// TestLoadtestPanelFailsOnRefusals points the panel scenario at a Keyline
+// on another database, which knows none of the sites: every load is
+// answered 401, and the run must fail saying so.
+func TestLoadtestPanelFailsOnRefusals(t *testing.T) {
+	_, url, _ := startKeyline(t)
+	other := map[string]string{"KEYLINE_DATA_DIR": t.TempDir(), "KEYLINE_LOG_LEVEL": "warn"}
+	code, out, errs := runScenario(other, "panel", "--tenants", "1", "--issues", "2", "--concurrency", "2",
+		"--duration", "200ms", "--warmup", "0s", "--url", url)
+	if code != 1 {
+		t.Fatalf("code %d, want 1\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, want := range []string{"responses failed", "401: unknown issuer", "same database"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q: %s", want, errs)
+		}
+	}
+	if strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("stderr is not one line: %q", errs)
+	}
+}
+
 func TestLoadtestFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--tenants", "0"},
@@ -163,8 +264,23 @@ func TestLoadtestFlags(t *testing.T) {
 			t.Errorf("%v: code %d, stderr %q", args, code, errs)
 		}
 	}
+	for _, args := range [][]string{
+		{"--issues", "0"},
+		{"--issues", "10001"},
+		{"--commits", "3"}, // an ingest flag
+		{"--tenants", "0"},
+	} {
+		code, _, errs := runScenario(nil, "panel", args...)
+		if code != 1 || !strings.Contains(errs, "loadtest panel:") {
+			t.Errorf("panel %v: code %d, stderr %q", args, code, errs)
+		}
+	}
+	if code, _, errs := runLoad(nil, "--issues", "5"); code != 1 || !strings.Contains(errs, "loadtest ingest:") {
+		t.Errorf("ingest --issues: code %d, stderr %q", code, errs)
+	}
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"loadtest", "help"}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "--concurrency") {
+	if code := run(context.Background(), []string{"loadtest", "help"}, nil, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "--concurrency") || !strings.Contains(out.String(), "--issues") {
 		t.Errorf("help: code %d, out %q", code, out.String())
 	}
 	if code := run(context.Background(), []string{"loadtest", "panels"}, nil, &out, &errb); code != 1 {
