@@ -68,15 +68,7 @@ const DefaultDevelopmentLimit = 50
 // MaxDevelopmentLimit bounds any list, whatever the caller asks.
 const MaxDevelopmentLimit = 500
 
-func limitOr(n int) int {
-	switch {
-	case n <= 0:
-		return DefaultDevelopmentLimit
-	case n > MaxDevelopmentLimit:
-		return MaxDevelopmentLimit
-	}
-	return n
-}
+func limitOr(n int) int { return bound(n, DefaultDevelopmentLimit, MaxDevelopmentLimit) }
 
 // IssueDevelopment returns what t's sources linked to issueKey. An issue
 // with no links gives empty lists, not an error.

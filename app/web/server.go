@@ -24,12 +24,9 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 	UpsertTenant(ctx context.Context, in tenant.Install) (*tenant.Tenant, error)
-	TenantByClientKey(ctx context.Context, appKey, clientKey string) (*tenant.Tenant, error)
 	MarkUninstalled(ctx context.Context, appKey, clientKey string, at time.Time) (bool, error)
 	SetEnabled(ctx context.Context, t *tenant.Tenant, enabled bool) error
 	TenantsOnHost(ctx context.Context, t *tenant.Tenant, productType string) ([]tenant.Tenant, error)
-	UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is store.JiraIssue) error
-	DeleteJiraIssue(ctx context.Context, t *tenant.Tenant, issueID string, at time.Time) error
 	ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev store.JiraIssueEvent) error
 	JiraIssueByKey(ctx context.Context, t *tenant.Tenant, key string) (*store.JiraIssue, error)
 	CountJiraIssues(ctx context.Context, t *tenant.Tenant, projectKey string) (int, error)
