@@ -282,6 +282,8 @@ type ProjectView struct {
 	ProjectKey  string
 	SiteHost    string
 	IssuesKnown int
+	// Metrics is the project's release metrics for the chosen scope.
+	Metrics MetricsView
 }
 
 // ConfigureView is the configure page of either app.
@@ -360,7 +362,7 @@ type SiteLink struct {
 // export (MacroStatic).
 type MacroView struct {
 	Page
-	View        string // "status" or "deployments"
+	View        string // "status", "deployments", "metrics" or "release-notes"
 	Projects    []string
 	FixVersion  string
 	Service     string
@@ -383,6 +385,10 @@ type MacroView struct {
 	Visible     bool
 	Status      MacroStatusView
 	Deployments MacroDeploymentsView
+	// Metrics is set for the metrics view, ReleaseNotes for the release
+	// notes view.
+	Metrics      *MetricsView
+	ReleaseNotes *ReleaseNotesView
 	// AsOf is when the data was read, for exports: "2 Jan 2026, 15:04 UTC".
 	AsOf string
 }
