@@ -51,7 +51,11 @@ func (w *batchWriter) repository(r devops.Repository) error {
 // them, and links them to the keys in their messages. A commit already
 // known keeps its row (a hash names fixed content); a predecessor other than
 // the one it was first seen with is added to commit_parents.
-func (w *batchWriter) commits(cs []devops.Commit, parents map[string]edge) error {
+//
+// branch is the branch the push went to (” for commits that came without
+// a push to a branch); a commit keeps the branch of its first push, which
+// is how a deployment later tells a pull request's commits from others.
+func (w *batchWriter) commits(cs []devops.Commit, parents map[string]edge, branch string) error {
 	rows := make([][]any, 0, len(cs))
 	var links [][]any
 	at := w.s.ts(w.now)
@@ -65,14 +69,14 @@ func (w *batchWriter) commits(cs []devops.Commit, parents map[string]edge) error
 		rows = append(rows, []any{w.t.ID, sha, w.src, cleanText(c.RepositoryID, maxIDLen),
 			cleanMessage(c.Message, maxMessageLen), cleanText(c.Author.Name, maxNameLen),
 			cleanText(c.Author.Email, maxNameLen), cleanText(c.Author.Username, maxNameLen),
-			w.s.optTime(c.AuthoredAt), cleanURL(c.URL), c.Merge, p.parent, p.gap, keysText(keys), at})
+			w.s.optTime(c.AuthoredAt), cleanURL(c.URL), c.Merge, p.parent, p.gap, keysText(keys), at, branch})
 		for _, k := range keys {
 			links = append(links, []any{w.t.ID, k, EntityCommit, sha, at})
 		}
 	}
 	stmts, err := valuesStatements(`INSERT INTO commits (tenant_id, sha, source_id, repository_id, message,
 			author_name, author_email, author_username, authored_at, url, merge, parent_sha, parent_gap,
-			issue_keys, first_seen_at)`,
+			issue_keys, first_seen_at, branch)`,
 		`ON CONFLICT (tenant_id, sha) DO NOTHING RETURNING sha`, rows)
 	if err != nil {
 		return err
@@ -425,6 +429,12 @@ func (w *batchWriter) pullRequest(in devops.PullRequest) error {
 			if err := w.addLinks(EntityDeployment, d, pr.IssueKeys); err != nil {
 				return err
 			}
+		}
+	}
+	// Its deployments' changes regroup around it.
+	if pr.State == devops.PullRequestMerged && pr.MergeCommitSHA != "" {
+		if err := w.recordFirstDeploymentsOf(pr.MergeCommitSHA); err != nil {
+			return fmt.Errorf("release facts: %w", err)
 		}
 	}
 	return nil

@@ -332,8 +332,12 @@ func (w *batchWriter) relinkDeployment(id string) error {
 	if err != nil {
 		return err
 	}
-	if err := w.setLinks(EntityDeployment, id, cleanKeys(textKeys(d.IssueKeys), commitKeys, prKeys)); err != nil {
+	keys := cleanKeys(textKeys(d.IssueKeys), commitKeys, prKeys)
+	if err := w.setLinks(EntityDeployment, id, keys); err != nil {
 		return err
+	}
+	if err := w.recordFirstDeployments(id, shas, keys); err != nil {
+		return fmt.Errorf("release facts: %w", err)
 	}
 	return w.tx.Exec(`UPDATE deployments SET commit_count = ?, commits_complete = ? WHERE tenant_id = ? AND id = ?`,
 		len(shas), complete, w.t.ID, id).Error

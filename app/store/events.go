@@ -199,7 +199,11 @@ func (w *batchWriter) write(b *devops.Batch) error {
 			return fmt.Errorf("repository: %w", err)
 		}
 	}
-	if err := w.commits(b.Commits, pushParents(b.Push)); err != nil {
+	var pushed string
+	if b.Push != nil {
+		pushed, _ = devops.BranchOfRef(b.Push.Ref)
+	}
+	if err := w.commits(b.Commits, pushParents(b.Push), cleanText(pushed, maxRefLen)); err != nil {
 		return fmt.Errorf("commits: %w", err)
 	}
 	if b.Push != nil {
@@ -215,10 +219,8 @@ func (w *batchWriter) write(b *devops.Batch) error {
 		}
 	}
 	// The pushed branch's first commit time only ever moves earlier.
-	var pushed string
 	var earliest time.Time
 	if b.Push != nil {
-		pushed, _ = devops.BranchOfRef(b.Push.Ref)
 		for _, c := range b.Commits {
 			earliest = earlierOf(earliest, c.AuthoredAt)
 		}

@@ -20,6 +20,7 @@ type JiraIssue struct {
 	Summary        string
 	StatusName     string
 	StatusCategory string    // "new", "indeterminate" or "done"
+	IssueType      string    // "Bug", "Story", ...; '' when Jira did not say
 	UpdatedAt      time.Time // Jira's "updated" time of this version
 	// StartedAt is when the issue first entered category indeterminate or
 	// done, whichever came first; zero when no recorded transition says.
@@ -35,14 +36,15 @@ type JiraIssue struct {
 // order, and an older version must not overwrite a newer one. A deleted issue
 // stays deleted (Jira has no undelete), whatever arrives later.
 const upsertJiraIssueSQL = `INSERT INTO jira_issues (tenant_id, issue_id, issue_key, project_key,
-	summary, status_name, status_category, updated_at, deleted_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)
+	summary, status_name, status_category, issue_type, updated_at, deleted_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
 ON CONFLICT (tenant_id, issue_id) DO UPDATE SET
 	issue_key = excluded.issue_key,
 	project_key = excluded.project_key,
 	summary = excluded.summary,
 	status_name = excluded.status_name,
 	status_category = excluded.status_category,
+	issue_type = excluded.issue_type,
 	updated_at = excluded.updated_at
 WHERE jira_issues.deleted_at IS NULL AND jira_issues.updated_at <= excluded.updated_at`
 
@@ -64,7 +66,7 @@ func (s *Store) UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is JiraIs
 func (s *Store) upsertJiraIssue(db *gorm.DB, t *tenant.Tenant, is JiraIssue) error {
 	return db.Exec(upsertJiraIssueSQL,
 		t.ID, is.IssueID, is.IssueKey, is.ProjectKey,
-		is.Summary, is.StatusName, is.StatusCategory, s.ts(is.UpdatedAt),
+		is.Summary, is.StatusName, is.StatusCategory, is.IssueType, s.ts(is.UpdatedAt),
 	).Error
 }
 
@@ -114,13 +116,13 @@ func (s *Store) JiraIssueByKey(ctx context.Context, t *tenant.Tenant, key string
 		started, done sql.NullTime
 	)
 	err := queryRow(s.db.WithContext(ctx), `SELECT issue_id, issue_key, project_key, summary,
-			status_name, status_category, updated_at, started_at, done_at
+			status_name, status_category, issue_type, updated_at, started_at, done_at
 		FROM jira_issues
 		WHERE tenant_id = ? AND issue_key = ? AND deleted_at IS NULL
 		ORDER BY updated_at DESC LIMIT 1`,
 		t.ID, key,
 	).Scan(&is.IssueID, &is.IssueKey, &is.ProjectKey, &is.Summary,
-		&is.StatusName, &is.StatusCategory, &is.UpdatedAt, &started, &done)
+		&is.StatusName, &is.StatusCategory, &is.IssueType, &is.UpdatedAt, &started, &done)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: jira issue by key: %w", ErrNotFound)
 	}

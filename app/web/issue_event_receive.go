@@ -43,6 +43,9 @@ type issueEvent struct {
 			Project struct {
 				Key string `json:"key"`
 			} `json:"project"`
+			IssueType struct {
+				Name string `json:"name"`
+			} `json:"issuetype"`
 		} `json:"fields"`
 	} `json:"issue"`
 	Changelog *struct {
@@ -112,6 +115,7 @@ func (s *Server) receiveIssueEvent(event string) echo.HandlerFunc {
 			rec.Deleted = true
 		} else {
 			rec.Issue.Summary = truncate(ev.Issue.Fields.Summary, 1000)
+			rec.Issue.IssueType = truncate(ev.Issue.Fields.IssueType.Name, 255)
 			if st := ev.Issue.Fields.Status; st != nil {
 				rec.Issue.StatusName = truncate(st.Name, 255)
 				rec.Issue.StatusCategory = truncate(st.StatusCategory.Key, 32)

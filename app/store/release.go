@@ -1,0 +1,557 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyline/keyline/app/devops"
+	"github.com/keyline/keyline/app/tenant"
+)
+
+// What the release metrics and release notes read. The deployment rows
+// come from deployments itself (one index range per environment type);
+// changes and issues from the facts recordFirstDeployments keeps, so no
+// read walks commit ranges.
+
+// Bounds of the release reads.
+const (
+	// MaxReleaseWindow is the longest window one read covers.
+	MaxReleaseWindow = 2 * 366 * 24 * time.Hour
+	// MaxSlowestChanges bounds SlowestChanges.
+	MaxSlowestChanges = 100
+	// MaxShippedIssues bounds ShippedIssues.
+	MaxShippedIssues = 500
+	// maxReleaseTypes bounds the environment types counted as production.
+	maxReleaseTypes = 5
+)
+
+// ReleaseScope selects what release figures cover: deployments to
+// environments of Types (production when empty) finished in [From, To),
+// optionally only those of one service, one environment (by name, case
+// insensitive), or linked to issues of Projects.
+type ReleaseScope struct {
+	Types       []devops.EnvironmentType
+	Projects    []string
+	Service     string
+	Environment string
+	From, To    time.Time
+}
+
+// check validates the scope and fills its defaults.
+func (sc ReleaseScope) check() (ReleaseScope, error) {
+	if len(sc.Types) == 0 {
+		sc.Types = []devops.EnvironmentType{devops.EnvironmentProduction}
+	}
+	if len(sc.Types) > maxReleaseTypes {
+		return sc, fmt.Errorf("at most %d environment types", maxReleaseTypes)
+	}
+	for _, ty := range sc.Types {
+		if !ty.Valid() {
+			return sc, fmt.Errorf("environment type %q is not valid", ty)
+		}
+	}
+	if len(sc.Projects) > maxFilterProjects {
+		return sc, fmt.Errorf("at most %d projects", maxFilterProjects)
+	}
+	for _, p := range sc.Projects {
+		if !devops.ValidProjectKey(p) {
+			return sc, fmt.Errorf("%q is not a project key", p)
+		}
+	}
+	if !sc.From.Before(sc.To) || sc.To.Sub(sc.From) > MaxReleaseWindow {
+		return sc, fmt.Errorf("the window must be non-empty and at most %d days", int(MaxReleaseWindow.Hours()/24))
+	}
+	sc.Service = strings.ToLower(strings.TrimSpace(sc.Service))
+	sc.Environment = strings.ToLower(strings.TrimSpace(sc.Environment))
+	return sc, nil
+}
+
+func (sc ReleaseScope) typeArgs() []any {
+	out := make([]any, len(sc.Types))
+	for i, ty := range sc.Types {
+		out[i] = string(ty)
+	}
+	return out
+}
+
+// likeKeyPrefix is a LIKE pattern (with ESCAPE '\') matching keys of
+// project p: "_" is a wildcard in LIKE and allowed in project keys.
+func likeKeyPrefix(p string) string {
+	return strings.ReplaceAll(p, "_", `\_`) + "-%"
+}
+
+// projectLinked is the condition that entity column col (of type typ) is
+// linked to an issue of one of projects, and its binds.
+func projectLinked(typ, col string, projects []string) (string, []any) {
+	if len(projects) == 0 {
+		return "", nil
+	}
+	var sb strings.Builder
+	args := []any{}
+	sb.WriteString(` AND EXISTS (SELECT 1 FROM issue_links l WHERE l.tenant_id = ? AND l.entity_type = '` + typ +
+		`' AND l.entity_id = ` + col + ` AND (`)
+	for i, p := range projects {
+		if i > 0 {
+			sb.WriteString(" OR ")
+		}
+		sb.WriteString(`l.issue_key LIKE ? ESCAPE '\'`)
+		args = append(args, likeKeyPrefix(p))
+	}
+	sb.WriteString("))")
+	return sb.String(), args
+}
+
+// ReleaseDeployment is a deployment the release figures count.
+type ReleaseDeployment struct {
+	ID            string
+	PipelineName  string
+	Sequence      int64
+	Service       string
+	Environment   string // its name, or id when it has none
+	Type          devops.EnvironmentType
+	State         devops.DeploymentState
+	FinishedAt    time.Time
+	URL           string
+	CommitCount   int
+	SuspectOf     int       // incidents naming it as their suspect
+	RecoveredAt   time.Time // for a failed or rolled-back one: the next success to the same service and environment
+	IssueKeyCount int
+}
+
+// ReleaseDeployments returns the deployments in sc that took place
+// (successful, failed or rolled back), oldest first, each with how many
+// incidents suspect it and, when it failed, when the same service and
+// environment next deployed successfully (at any time after).
+func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc ReleaseScope) ([]ReleaseDeployment, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: release deployments: %w", err)
+	}
+	sc, err := sc.check()
+	if err != nil {
+		return nil, fmt.Errorf("store: release deployments: %w", err)
+	}
+	q := `SELECT d.id, d.pipeline_name, d.sequence_number, d.service,
+			COALESCE(NULLIF(d.environment_name, ''), d.environment_id), d.environment_type, d.state, d.finished_at,
+			d.url, d.commit_count,
+			(SELECT COUNT(*) FROM incidents i WHERE i.tenant_id = d.tenant_id AND i.suspect_deployment_id = d.id),
+			CASE WHEN d.state = 'successful' THEN NULL ELSE (SELECT MIN(n.finished_at) FROM deployments n
+				WHERE n.tenant_id = d.tenant_id AND n.service = d.service AND n.environment_type = d.environment_type
+					AND n.environment_name = d.environment_name AND n.state = 'successful'
+					AND n.finished_at > d.finished_at) END
+		FROM deployments d
+		WHERE d.tenant_id = ? AND d.environment_type IN (` + inList(len(sc.Types)) + `)
+			AND d.state IN ('successful', 'failed', 'rolled_back')
+			AND d.finished_at >= ? AND d.finished_at < ?`
+	args := append([]any{t.ID}, sc.typeArgs()...)
+	args = append(args, s.ts(sc.From), s.ts(sc.To))
+	if sc.Service != "" {
+		q += ` AND d.service = ?`
+		args = append(args, sc.Service)
+	}
+	if sc.Environment != "" {
+		q += ` AND lower(COALESCE(NULLIF(d.environment_name, ''), d.environment_id)) = ?`
+		args = append(args, sc.Environment)
+	}
+	cond, cargs := projectLinked(EntityDeployment, "d.id", sc.Projects)
+	if cond != "" {
+		q += cond
+		args = append(append(args, t.ID), cargs...)
+	}
+	q += ` ORDER BY d.finished_at, d.id`
+	rows, err := s.db.WithContext(ctx).Raw(q, args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("store: release deployments: %w", err)
+	}
+	defer rows.Close()
+	var out []ReleaseDeployment
+	for rows.Next() {
+		var (
+			d               ReleaseDeployment
+			typ, state      string
+			finished, recov sql.NullTime
+		)
+		if err := rows.Scan(&d.ID, &d.PipelineName, &d.Sequence, &d.Service, &d.Environment, &typ, &state,
+			&finished, &d.URL, &d.CommitCount, &d.SuspectOf, &recov); err != nil {
+			return nil, fmt.Errorf("store: release deployments: %w", err)
+		}
+		d.Type, d.State = devops.EnvironmentType(typ), devops.DeploymentState(state)
+		d.FinishedAt, d.RecoveredAt = nullTime(finished), nullTime(recov)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: release deployments: %w", err)
+	}
+	return out, nil
+}
+
+// ChangeLead is one change's first deployment in a scope and its lead time.
+type ChangeLead struct {
+	DeployedAt time.Time
+	// Lead is first commit → deployment; Known is false when no commit
+	// time of the change is known.
+	Lead  time.Duration
+	Known bool
+}
+
+// ChangeLeads returns the changes whose first successful deployment to an
+// environment of sc's types finished in sc's window (see migration 00008
+// for what a change is). With several types, a change counts once, at the
+// earliest of its deployments in the window. The service and environment
+// filters apply to that first deployment; projects to the change's issue
+// keys.
+func (s *Store) ChangeLeads(ctx context.Context, t *tenant.Tenant, sc ReleaseScope) ([]ChangeLead, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: change leads: %w", err)
+	}
+	sc, err := sc.check()
+	if err != nil {
+		return nil, fmt.Errorf("store: change leads: %w", err)
+	}
+	multi := len(sc.Types) > 1
+	cols := `deployed_at, lead_seconds`
+	if multi {
+		cols += `, change_kind, change_id`
+	}
+	where, args := s.factWhere(t, sc, "issue_keys")
+	rows, err := s.sqlDB.QueryContext(ctx, s.placeholders(`SELECT `+cols+` FROM change_first_deployments f WHERE `+where), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: change leads: %w", err)
+	}
+	defer rows.Close()
+	var out []ChangeLead
+	seen := map[string]int{}
+	for rows.Next() {
+		var (
+			c        ChangeLead
+			deployed sql.NullTime
+			lead     sql.NullInt64
+			kind, id string
+		)
+		dest := []any{&deployed, &lead}
+		if multi {
+			dest = append(dest, &kind, &id)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("store: change leads: %w", err)
+		}
+		c.DeployedAt = nullTime(deployed)
+		c.Lead, c.Known = time.Duration(lead.Int64)*time.Second, lead.Valid
+		if multi {
+			k := kind + " " + id
+			if i, ok := seen[k]; ok {
+				if c.DeployedAt.Before(out[i].DeployedAt) {
+					out[i] = c
+				}
+				continue
+			}
+			seen[k] = len(out)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: change leads: %w", err)
+	}
+	return out, nil
+}
+
+// factWhere is the WHERE clause (without the keyword) of a read of one of
+// the fact tables, aliased f, in sc, and its binds; keysCol is the column
+// holding the row's issue key or keys, for the project filter.
+func (s *Store) factWhere(t *tenant.Tenant, sc ReleaseScope, keysCol string) (string, []any) {
+	var sb strings.Builder
+	sb.WriteString(`f.tenant_id = ? AND f.environment_type IN (` + inList(len(sc.Types)) +
+		`) AND f.deployed_at >= ? AND f.deployed_at < ?`)
+	args := append([]any{t.ID}, sc.typeArgs()...)
+	args = append(args, s.ts(sc.From), s.ts(sc.To))
+	if sc.Service != "" {
+		sb.WriteString(` AND f.service = ?`)
+		args = append(args, sc.Service)
+	}
+	if sc.Environment != "" {
+		sb.WriteString(` AND lower(f.environment_name) = ?`)
+		args = append(args, sc.Environment)
+	}
+	if len(sc.Projects) > 0 {
+		sb.WriteString(` AND (`)
+		for i, p := range sc.Projects {
+			if i > 0 {
+				sb.WriteString(" OR ")
+			}
+			// Keys are space-separated; a leading space puts one before
+			// every key.
+			sb.WriteString(`(' ' || f.` + keysCol + `) LIKE ? ESCAPE '\'`)
+			args = append(args, `% `+likeKeyPrefix(p))
+		}
+		sb.WriteString(`)`)
+	}
+	return sb.String(), args
+}
+
+// placeholders adapts a query written with "?" for database/sql on the
+// store's dialect.
+func (s *Store) placeholders(q string) string {
+	if s.dialect == DialectPostgres {
+		return dollarPlaceholders(q)
+	}
+	return q
+}
+
+// SlowChange is a change with one of the longest lead times in a scope.
+type SlowChange struct {
+	Kind        string // ChangePullRequest or ChangeCommit
+	ID          string // pull request id or commit sha
+	Title       string
+	Number      int64 // pull request number; 0 for a commit
+	URL         string
+	IssueKeys   []string
+	Lead        time.Duration
+	FirstCommit time.Time
+	DeployedAt  time.Time
+	Service     string
+	Environment string
+}
+
+// SlowestChanges returns the n changes of sc with the longest known lead
+// times, slowest first.
+func (s *Store) SlowestChanges(ctx context.Context, t *tenant.Tenant, sc ReleaseScope, n int) ([]SlowChange, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: slowest changes: %w", err)
+	}
+	sc, err := sc.check()
+	if err != nil {
+		return nil, fmt.Errorf("store: slowest changes: %w", err)
+	}
+	n = bound(n, 10, MaxSlowestChanges)
+	where, args := s.factWhere(t, sc, "issue_keys")
+	q := `SELECT f.change_kind, f.change_id, f.lead_seconds, f.first_commit_at, f.deployed_at, f.service,
+			f.environment_name, f.issue_keys,
+			COALESCE(p.title, c.message, ''), COALESCE(p.number, 0), COALESCE(p.url, c.url, '')
+		FROM change_first_deployments f
+		LEFT JOIN pull_requests p ON f.change_kind = 'pullrequest' AND p.tenant_id = f.tenant_id AND p.id = f.change_id
+		LEFT JOIN commits c ON f.change_kind = 'commit' AND c.tenant_id = f.tenant_id AND c.sha = f.change_id
+		WHERE ` + where + ` AND f.lead_seconds IS NOT NULL
+		ORDER BY f.lead_seconds DESC, f.change_id LIMIT ?`
+	rows, err := s.db.WithContext(ctx).Raw(q, append(args, n*len(sc.Types))...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("store: slowest changes: %w", err)
+	}
+	defer rows.Close()
+	var out []SlowChange
+	seen := map[string]bool{}
+	for rows.Next() {
+		var (
+			c               SlowChange
+			lead            int64
+			first, deployed sql.NullTime
+			keys            string
+		)
+		if err := rows.Scan(&c.Kind, &c.ID, &lead, &first, &deployed, &c.Service, &c.Environment, &keys,
+			&c.Title, &c.Number, &c.URL); err != nil {
+			return nil, fmt.Errorf("store: slowest changes: %w", err)
+		}
+		if seen[c.Kind+" "+c.ID] || len(out) == n {
+			continue
+		}
+		seen[c.Kind+" "+c.ID] = true
+		c.Lead = time.Duration(lead) * time.Second
+		c.FirstCommit, c.DeployedAt = nullTime(first), nullTime(deployed)
+		c.IssueKeys = textKeys(keys)
+		if c.Kind == ChangeCommit {
+			c.Title, _, _ = strings.Cut(c.Title, "\n")
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: slowest changes: %w", err)
+	}
+	return out, nil
+}
+
+// ReleaseIncident is an incident the release figures count.
+type ReleaseIncident struct {
+	ID                  string
+	Title               string
+	Severity            string
+	Service             string
+	OpenedAt            time.Time
+	ResolvedAt          time.Time // zero while open
+	SuspectDeploymentID string
+}
+
+// ReleaseIncidents returns the incidents opened in sc's window, oldest
+// first: of sc's service when set, and of sc's projects (linked to one of
+// their issues, or suspecting a deployment that is) when set.
+func (s *Store) ReleaseIncidents(ctx context.Context, t *tenant.Tenant, sc ReleaseScope) ([]ReleaseIncident, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: release incidents: %w", err)
+	}
+	sc, err := sc.check()
+	if err != nil {
+		return nil, fmt.Errorf("store: release incidents: %w", err)
+	}
+	q := `SELECT i.id, i.title, i.severity, i.service, i.opened_at, i.resolved_at, i.suspect_deployment_id
+		FROM incidents i WHERE i.tenant_id = ? AND i.opened_at >= ? AND i.opened_at < ?`
+	args := []any{t.ID, s.ts(sc.From), s.ts(sc.To)}
+	if sc.Service != "" {
+		q += ` AND i.service = ?`
+		args = append(args, sc.Service)
+	}
+	if len(sc.Projects) > 0 {
+		own, oargs := projectLinked(EntityIncident, "i.id", sc.Projects)
+		via, vargs := projectLinked(EntityDeployment, "i.suspect_deployment_id", sc.Projects)
+		q += ` AND (` + strings.TrimPrefix(own, " AND ") + ` OR ` + strings.TrimPrefix(via, " AND ") + `)`
+		args = append(append(append(append(args, t.ID), oargs...), t.ID), vargs...)
+	}
+	q += ` ORDER BY i.opened_at, i.id`
+	rows, err := s.db.WithContext(ctx).Raw(q, args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("store: release incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []ReleaseIncident
+	for rows.Next() {
+		var (
+			in               ReleaseIncident
+			opened, resolved sql.NullTime
+		)
+		if err := rows.Scan(&in.ID, &in.Title, &in.Severity, &in.Service, &opened, &resolved,
+			&in.SuspectDeploymentID); err != nil {
+			return nil, fmt.Errorf("store: release incidents: %w", err)
+		}
+		in.OpenedAt, in.ResolvedAt = nullTime(opened), nullTime(resolved)
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: release incidents: %w", err)
+	}
+	return out, nil
+}
+
+// ShippedIssue is an issue's first deployment in a scope, with what Jira's
+// webhooks told of it.
+type ShippedIssue struct {
+	Key          string
+	DeploymentID string
+	DeployedAt   time.Time
+	Service      string
+	Environment  string
+	// Issue is nil when Jira's webhooks never mentioned the issue.
+	Issue *JiraIssue
+}
+
+// ShippedIssues returns the issues whose first successful deployment to an
+// environment of sc's types finished in sc's window, oldest first, at most
+// limit of them, and whether more were left out. With several types an
+// issue counts once, at its earliest deployment in the window.
+func (s *Store) ShippedIssues(ctx context.Context, t *tenant.Tenant, sc ReleaseScope, limit int) ([]ShippedIssue, bool, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, false, fmt.Errorf("store: shipped issues: %w", err)
+	}
+	sc, err := sc.check()
+	if err != nil {
+		return nil, false, fmt.Errorf("store: shipped issues: %w", err)
+	}
+	limit = bound(limit, MaxShippedIssues, MaxShippedIssues)
+	where, args := s.factWhere(t, sc, "issue_key")
+	q := `SELECT f.issue_key, f.deployment_id, f.deployed_at, f.service, f.environment_name,
+			j.issue_id, j.summary, j.status_name, j.status_category, j.issue_type, j.started_at
+		FROM issue_first_deployments f
+		LEFT JOIN jira_issues j ON j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL
+		WHERE ` + where + ` ORDER BY f.deployed_at, f.issue_key LIMIT ?`
+	rows, err := s.db.WithContext(ctx).Raw(q, append(args, (limit+1)*len(sc.Types))...).Rows()
+	if err != nil {
+		return nil, false, fmt.Errorf("store: shipped issues: %w", err)
+	}
+	defer rows.Close()
+	var out []ShippedIssue
+	seen := map[string]bool{}
+	more := false
+	for rows.Next() {
+		var (
+			si                                  ShippedIssue
+			deployed, started                   sql.NullTime
+			id, summary, status, category, kind sql.NullString
+		)
+		if err := rows.Scan(&si.Key, &si.DeploymentID, &deployed, &si.Service, &si.Environment,
+			&id, &summary, &status, &category, &kind, &started); err != nil {
+			return nil, false, fmt.Errorf("store: shipped issues: %w", err)
+		}
+		if seen[si.Key] {
+			continue
+		}
+		seen[si.Key] = true
+		if len(out) == limit {
+			more = true
+			continue
+		}
+		si.DeployedAt = nullTime(deployed)
+		if id.Valid {
+			si.Issue = &JiraIssue{IssueID: id.String, IssueKey: si.Key, ProjectKey: devops.ProjectOf(si.Key),
+				Summary: summary.String, StatusName: status.String, StatusCategory: category.String,
+				IssueType: kind.String, StartedAt: nullTime(started)}
+		}
+		out = append(out, si)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("store: shipped issues: %w", err)
+	}
+	return out, more, nil
+}
+
+// IssueCycle is an issue's first deployment in a scope and when work on it
+// started, for cycle time.
+type IssueCycle struct {
+	Key        string
+	StartedAt  time.Time // zero when no recorded transition says
+	DeployedAt time.Time
+}
+
+// IssueCycles returns, for every issue first deployed in sc's window (as
+// ShippedIssues, without a bound), when work on it started.
+func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseScope) ([]IssueCycle, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: issue cycles: %w", err)
+	}
+	sc, err := sc.check()
+	if err != nil {
+		return nil, fmt.Errorf("store: issue cycles: %w", err)
+	}
+	where, args := s.factWhere(t, sc, "issue_key")
+	q := `SELECT f.issue_key, f.deployed_at, (SELECT MIN(j.started_at) FROM jira_issues j
+			WHERE j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL)
+		FROM issue_first_deployments f WHERE ` + where
+	rows, err := s.db.WithContext(ctx).Raw(q, args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("store: issue cycles: %w", err)
+	}
+	defer rows.Close()
+	var out []IssueCycle
+	seen := map[string]int{}
+	for rows.Next() {
+		var (
+			c                 IssueCycle
+			deployed, started sql.NullTime
+		)
+		if err := rows.Scan(&c.Key, &deployed, &started); err != nil {
+			return nil, fmt.Errorf("store: issue cycles: %w", err)
+		}
+		c.DeployedAt, c.StartedAt = nullTime(deployed), nullTime(started)
+		if i, ok := seen[c.Key]; ok {
+			if c.DeployedAt.Before(out[i].DeployedAt) {
+				out[i] = c
+			}
+			continue
+		}
+		seen[c.Key] = len(out)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: issue cycles: %w", err)
+	}
+	slices.SortFunc(out, func(a, b IssueCycle) int { return a.DeployedAt.Compare(b.DeployedAt) })
+	return out, nil
+}

@@ -1,0 +1,271 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keyline/keyline/app/dbtest"
+	"github.com/keyline/keyline/app/devops"
+	"github.com/keyline/keyline/app/store"
+)
+
+// pushAt pushes commits (label → authored time, oldest first) to branch on
+// top of before; a label "KL-n ..." puts that key in the message. The
+// batch carries the branch, as the code hosts' push parsers do.
+func pushAt(branch, before string, commits ...labelled) devops.Batch {
+	b := devops.Batch{Repository: repo, Push: &devops.Push{RepositoryID: repo.ID, Ref: "refs/heads/" + branch,
+		Created: before == ""}}
+	if before != "" {
+		b.Push.Before = sha(before)
+	}
+	for _, l := range commits {
+		c := devops.Commit{SHA: sha(l.label), RepositoryID: repo.ID, Message: l.label, AuthoredAt: l.at,
+			IssueKeys: devops.ExtractIssueKeys(l.label)}
+		b.Commits = append(b.Commits, c)
+		b.Push.CommitSHAs = append(b.Push.CommitSHAs, c.SHA)
+		b.Push.After = c.SHA
+	}
+	b.Branches = []devops.Branch{{RepositoryID: repo.ID, Name: branch, LastCommitSHA: b.Push.After,
+		IssueKeys: devops.ExtractIssueKeys(branch)}}
+	return b
+}
+
+type labelled struct {
+	label string
+	at    time.Time
+}
+
+func merged(number int64, branch, mergeCommit, title string, at time.Time) devops.Batch {
+	return devops.Batch{Repository: repo, PullRequests: []devops.PullRequest{{
+		ID: "pr" + branch, RepositoryID: repo.ID, Number: number, Title: title, State: devops.PullRequestMerged,
+		SourceBranch: branch, DestinationBranch: "main", CreatedAt: at.Add(-time.Hour), MergedAt: at, UpdatedAt: at,
+		URL: "https://github.com/acme/checkout-api/pull/1", MergeCommitSHA: sha(mergeCommit),
+		IssueKeys: devops.ExtractIssueKeys(title + " " + branch),
+	}}}
+}
+
+func deployTo(env string, typ devops.EnvironmentType, seq int64, commit string, state devops.DeploymentState, at time.Time) devops.Batch {
+	b := deploy(seq, commit, state, at)
+	d := &b.Deployments[0]
+	d.PipelineID, d.EnvironmentID, d.EnvironmentName, d.EnvironmentType = "42/deploy-"+env, env, env, typ
+	d.FinishedAt = at
+	return b
+}
+
+// releaseHistory writes the history the release tests read; the comments
+// give each change's lead time, computed by hand.
+func releaseHistory(x *site) {
+	h := time.Hour
+	x.record(pushAt("main", "", labelled{"m0", t0.Add(-72 * h)}))
+	x.record(deploy(0, "m0", devops.DeploymentSuccessful, t0.Add(-71*h))) // m0: 1 h
+	// A squash-merged pull request: its branch commits never reach main.
+	x.record(pushAt("feature/KL-1", "m0", labelled{"f1", t0.Add(-48 * h)}, labelled{"f2", t0.Add(-24 * h)}))
+	x.record(pushAt("main", "m0", labelled{"s1 KL-1 squash", t0.Add(-h)}, labelled{"d1 KL-2 hotfix", t0.Add(-30 * time.Minute)}))
+	x.record(merged(1, "feature/KL-1", "s1 KL-1 squash", "KL-1 New checkout", t0.Add(-h)))
+	x.record(deployTo("staging", devops.EnvironmentStaging, 1, "d1 KL-2 hotfix", devops.DeploymentSuccessful, t0.Add(-10*time.Minute)))
+	x.record(deploy(1, "d1 KL-2 hotfix", devops.DeploymentSuccessful, t0)) // PR 1: 48 h; d1: 30 min
+	// A merge commit: the branch commit b1 folds into pull request 2.
+	x.record(pushAt("feature/KL-3", "d1 KL-2 hotfix", labelled{"b1", t0.Add(h)}))
+	x.record(pushAt("main", "d1 KL-2 hotfix", labelled{"b1", t0.Add(h)}, labelled{"mg merge", t0.Add(3 * h)}))
+	x.record(merged(2, "feature/KL-3", "mg merge", "KL-3 Faster search", t0.Add(3*h)))
+	x.record(deploy(2, "mg merge", devops.DeploymentFailed, t0.Add(4*h)))
+	x.record(deploy(3, "mg merge", devops.DeploymentSuccessful, t0.Add(5*h))) // PR 2: 4 h
+	x.record(deploy(4, "mg merge", devops.DeploymentSuccessful, t0.Add(6*h))) // redeployment: no change
+	x.record(deploy(5, "mg merge", devops.DeploymentRolledBack, t0.Add(7*h)))
+	in := devops.Incident{SourceID: "inc-1", Title: "Search slow", Status: devops.IncidentResolved,
+		Service: "checkout-api", OpenedAt: t0.Add(5*h + 30*time.Minute), ResolvedAt: t0.Add(6*h + 30*time.Minute)}
+	in.UpdatedAt = in.ResolvedAt
+	x.record(devops.Batch{Incidents: []devops.Incident{in}})
+}
+
+func TestReleaseFacts(t *testing.T) {
+	h := time.Hour
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x := newSite(t, s, "release-a")
+		releaseHistory(x)
+		other := newSite(t, s, "release-b")
+		all := store.ReleaseScope{From: t0.Add(-80 * h), To: t0.Add(24 * h)}
+
+		deps, err := s.ReleaseDeployments(ctx, x.tn, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type dep struct {
+			seq       int64
+			state     devops.DeploymentState
+			suspectOf int
+			recovered time.Duration // after the deployment; 0 when none
+		}
+		var got []dep
+		for _, d := range deps {
+			r := time.Duration(0)
+			if !d.RecoveredAt.IsZero() {
+				r = d.RecoveredAt.Sub(d.FinishedAt)
+			}
+			got = append(got, dep{d.Sequence, d.State, d.SuspectOf, r})
+		}
+		want := []dep{
+			{0, devops.DeploymentSuccessful, 0, 0}, {1, devops.DeploymentSuccessful, 0, 0},
+			{2, devops.DeploymentFailed, 0, h}, {3, devops.DeploymentSuccessful, 1, 0},
+			{4, devops.DeploymentSuccessful, 0, 0}, {5, devops.DeploymentRolledBack, 0, 0},
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("deployments = %+v, want %+v", got, want)
+		}
+
+		leads := func(sc store.ReleaseScope) []time.Duration {
+			t.Helper()
+			cs, err := s.ChangeLeads(ctx, x.tn, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []time.Duration
+			for _, c := range cs {
+				if !c.Known {
+					t.Errorf("change deployed %v has no known lead time", c.DeployedAt)
+				}
+				out = append(out, c.Lead)
+			}
+			slices.Sort(out)
+			return out
+		}
+		cases := []struct {
+			name string
+			sc   store.ReleaseScope
+			want []time.Duration
+		}{
+			{"whole history: squash measured from the branch, merge folds its branch, redeploy adds nothing",
+				all, []time.Duration{30 * time.Minute, h, 4 * h, 48 * h}},
+			{"window starts after m0 shipped", store.ReleaseScope{From: t0.Add(-h), To: t0.Add(24 * h)},
+				[]time.Duration{30 * time.Minute, 4 * h, 48 * h}},
+			{"project filter follows issue keys", store.ReleaseScope{Projects: []string{"KL"}, From: all.From, To: all.To},
+				[]time.Duration{30 * time.Minute, 4 * h, 48 * h}},
+			{"another project has none", store.ReleaseScope{Projects: []string{"OPS"}, From: all.From, To: all.To}, nil},
+			{"staging's first deployment takes all history, m0 too", store.ReleaseScope{
+				Types: []devops.EnvironmentType{devops.EnvironmentStaging}, From: all.From, To: all.To},
+				[]time.Duration{20 * time.Minute, 48*h - 10*time.Minute, 72*h - 10*time.Minute}},
+			{"production and staging: a change counts once, at its first",
+				store.ReleaseScope{Types: []devops.EnvironmentType{devops.EnvironmentProduction, devops.EnvironmentStaging},
+					From: all.From, To: all.To},
+				[]time.Duration{20 * time.Minute, h, 4 * h, 48*h - 10*time.Minute}},
+			{"service filter", store.ReleaseScope{Service: "billing", From: all.From, To: all.To}, nil},
+		}
+		for _, c := range cases {
+			if got := leads(c.sc); !slices.Equal(got, c.want) {
+				t.Errorf("%s: leads = %v, want %v", c.name, got, c.want)
+			}
+		}
+
+		slow, err := s.SlowestChanges(ctx, x.tn, all, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(slow) != 2 || slow[0].Title != "KL-1 New checkout" || slow[0].Lead != 48*h || slow[0].Number != 1 ||
+			slow[1].Title != "KL-3 Faster search" || slow[1].Lead != 4*h {
+			t.Errorf("slowest = %+v", slow)
+		}
+
+		incidents, err := s.ReleaseIncidents(ctx, x.tn, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(incidents) != 1 || incidents[0].ResolvedAt.Sub(incidents[0].OpenedAt) != h ||
+			incidents[0].SuspectDeploymentID != x.deploymentID(3) {
+			t.Errorf("incidents = %+v", incidents)
+		}
+
+		err = s.ApplyJiraIssueEvent(ctx, x.tn, store.JiraIssueEvent{
+			Issue: store.JiraIssue{IssueID: "10003", IssueKey: "KL-3", ProjectKey: "KL", Summary: "Faster search",
+				StatusName: "In Progress", StatusCategory: "indeterminate", IssueType: "Story", UpdatedAt: t0.Add(2 * h)},
+			Transitions: []store.JiraTransition{{FromStatus: "To Do", ToStatus: "In Progress", ToCategory: "indeterminate",
+				At: t0.Add(2 * h)}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		shipped, more, err := s.ShippedIssues(ctx, x.tn, all, 10)
+		if err != nil || more {
+			t.Fatalf("ShippedIssues: %v, more %v", err, more)
+		}
+		var keys []string
+		for _, si := range shipped {
+			keys = append(keys, si.Key)
+		}
+		if !slices.Equal(keys, []string{"KL-1", "KL-2", "KL-3"}) || shipped[2].Issue == nil ||
+			shipped[2].Issue.IssueType != "Story" || !shipped[2].DeployedAt.Equal(t0.Add(5*h)) {
+			t.Errorf("shipped = %v (%+v)", keys, shipped)
+		}
+		if _, more, _ := s.ShippedIssues(ctx, x.tn, all, 2); !more {
+			t.Error("ShippedIssues with limit 2 did not report more")
+		}
+		cycles, err := s.IssueCycles(ctx, x.tn, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cycles) != 3 || cycles[2].Key != "KL-3" || cycles[2].DeployedAt.Sub(cycles[2].StartedAt) != 3*h ||
+			!cycles[0].StartedAt.IsZero() {
+			t.Errorf("cycles = %+v", cycles)
+		}
+
+		// The other site sees none of it.
+		if d, _ := s.ReleaseDeployments(ctx, other.tn, all); len(d) != 0 {
+			t.Errorf("other site sees deployments %+v", d)
+		}
+		if c, _ := s.ChangeLeads(ctx, other.tn, all); len(c) != 0 {
+			t.Errorf("other site sees changes %+v", c)
+		}
+		if si, _, _ := s.ShippedIssues(ctx, other.tn, all, 10); len(si) != 0 {
+			t.Errorf("other site sees issues %+v", si)
+		}
+	})
+}
+
+func TestReleaseFactsRegroupWhenThePullRequestArrivesLate(t *testing.T) {
+	h := time.Hour
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x := newSite(t, s, "release-late")
+		x.record(pushAt("main", "", labelled{"m0", t0.Add(-10 * h)}))
+		x.record(deploy(0, "m0", devops.DeploymentSuccessful, t0.Add(-9*h)))
+		x.record(pushAt("feature/KL-7", "m0", labelled{"k1 KL-7", t0.Add(-8 * h)}))
+		x.record(pushAt("main", "m0", labelled{"k1 KL-7", t0.Add(-8 * h)}, labelled{"mk merge", t0.Add(-2 * h)}))
+		x.record(deploy(1, "mk merge", devops.DeploymentSuccessful, t0))
+		sc := store.ReleaseScope{From: t0.Add(-h), To: t0.Add(h)}
+		before, err := s.ChangeLeads(ctx, x.tn, sc)
+		if err != nil || len(before) != 2 {
+			t.Fatalf("before the pull request: %+v, %v; want two commit changes", before, err)
+		}
+		x.record(merged(7, "feature/KL-7", "mk merge", "KL-7 Late", t0.Add(-2*h)))
+		after, err := s.ChangeLeads(ctx, x.tn, sc)
+		if err != nil || len(after) != 1 || after[0].Lead != 8*h {
+			t.Errorf("after the pull request: %+v, %v; want one change of 8 h", after, err)
+		}
+	})
+}
+
+func TestReleaseScopeIsChecked(t *testing.T) {
+	s := dbtest.SQLiteStore(t)
+	x := newSite(t, s, "release-scope")
+	ctx := context.Background()
+	bad := []store.ReleaseScope{
+		{From: t0, To: t0},
+		{From: t0, To: t0.Add(store.MaxReleaseWindow + time.Hour)},
+		{Types: []devops.EnvironmentType{"prod'"}, From: t0, To: t0.Add(time.Hour)},
+		{Projects: []string{"k l"}, From: t0, To: t0.Add(time.Hour)},
+	}
+	for _, sc := range bad {
+		if _, err := s.ReleaseDeployments(ctx, x.tn, sc); err == nil {
+			t.Errorf("scope %+v accepted", sc)
+		}
+	}
+	// A project key with "_" must not match as a LIKE wildcard.
+	x.record(pushAt("main", "", labelled{"AXB-1 change", t0.Add(-time.Hour)}))
+	x.record(deploy(0, "AXB-1 change", devops.DeploymentSuccessful, t0))
+	cs, err := s.ChangeLeads(ctx, x.tn, store.ReleaseScope{Projects: []string{"A_B"}, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if err != nil || len(cs) != 0 {
+		t.Errorf("A_B matched AXB-1: %+v, %v", cs, err)
+	}
+}
