@@ -1,0 +1,159 @@
+package release
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/keyline/keyline/app/devops"
+	"github.com/keyline/keyline/app/metrics"
+	"github.com/keyline/keyline/app/store"
+	"github.com/keyline/keyline/app/tenant"
+)
+
+// fakeStore returns fixed rows and records the scope it was asked for.
+type fakeStore struct {
+	deps      []store.ReleaseDeployment
+	changes   []store.ChangeLead
+	incidents []store.ReleaseIncident
+	cycles    []store.IssueCycle
+	scopes    []store.ReleaseScope
+}
+
+func (f *fakeStore) ReleaseDeployments(_ context.Context, _ *tenant.Tenant, sc store.ReleaseScope) ([]store.ReleaseDeployment, error) {
+	f.scopes = append(f.scopes, sc)
+	return f.deps, nil
+}
+
+func (f *fakeStore) ChangeLeads(context.Context, *tenant.Tenant, store.ReleaseScope) ([]store.ChangeLead, error) {
+	return f.changes, nil
+}
+
+func (f *fakeStore) SlowestChanges(context.Context, *tenant.Tenant, store.ReleaseScope, int) ([]store.SlowChange, error) {
+	return nil, nil
+}
+
+func (f *fakeStore) ReleaseIncidents(context.Context, *tenant.Tenant, store.ReleaseScope) ([]store.ReleaseIncident, error) {
+	return f.incidents, nil
+}
+
+func (f *fakeStore) IssueCycles(context.Context, *tenant.Tenant, store.ReleaseScope) ([]store.IssueCycle, error) {
+	return f.cycles, nil
+}
+
+func mustLoc(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func TestPeriodsFollowTheLocalCalendarAcrossDST(t *testing.T) {
+	berlin := mustLoc(t, "Europe/Berlin")
+	cases := []struct {
+		name        string
+		w           metrics.Window
+		granularity string
+		bounds      []string // in the window's location
+	}{
+		{"weeks start on local Monday midnight, across the October change",
+			metrics.Window{From: time.Date(2026, 10, 21, 12, 0, 0, 0, berlin), To: time.Date(2026, 11, 4, 0, 0, 0, 0, berlin), Location: berlin},
+			"week", []string{"2026-10-21 12:00 CEST", "2026-10-26 00:00 CET", "2026-11-02 00:00 CET", "2026-11-04 00:00 CET"}},
+		{"long windows are cut into months",
+			metrics.Window{From: time.Date(2025, 11, 15, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC)},
+			"month", nil},
+		{"an empty window has no periods", metrics.Window{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+			"week", []string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, bounds := periods(c.w)
+			if g != c.granularity {
+				t.Errorf("granularity = %s, want %s", g, c.granularity)
+			}
+			if c.granularity == "month" {
+				if len(bounds) != 14 || bounds[1].Day() != 1 || bounds[len(bounds)-1] != c.w.To {
+					t.Errorf("month bounds = %v", bounds)
+				}
+				return
+			}
+			var got []string
+			for _, b := range bounds {
+				got = append(got, b.In(c.w.Location).Format("2006-01-02 15:04 MST"))
+			}
+			if len(got) != len(c.bounds) {
+				t.Fatalf("bounds = %v, want %v", got, c.bounds)
+			}
+			for i := range got {
+				if got[i] != c.bounds[i] {
+					t.Errorf("bound %d = %s, want %s", i, got[i], c.bounds[i])
+				}
+			}
+		})
+	}
+}
+
+func TestBuildComputesFiguresAndTrend(t *testing.T) {
+	h := time.Hour
+	mon := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC) // a Monday
+	dep := func(id string, day int, state devops.DeploymentState) store.ReleaseDeployment {
+		return store.ReleaseDeployment{ID: id, Service: "shop", Environment: "production", State: state,
+			FinishedAt: mon.Add(time.Duration(day)*24*h + 10*h)}
+	}
+	failed := dep("d3", 8, devops.DeploymentFailed)
+	failed.RecoveredAt = failed.FinishedAt.Add(2 * h)
+	suspect := dep("d2", 1, devops.DeploymentSuccessful)
+	suspect.SuspectOf = 2
+	st := &fakeStore{
+		deps: []store.ReleaseDeployment{dep("d1", 0, devops.DeploymentSuccessful), suspect, failed,
+			dep("d4", 8, devops.DeploymentSuccessful)},
+		changes: []store.ChangeLead{
+			{DeployedAt: mon.Add(10 * h), Lead: 3 * h, Known: true},
+			{DeployedAt: mon.Add(34 * h), Lead: 5 * h, Known: true},
+			{DeployedAt: mon.Add(34 * h), Lead: -h, Known: true}, // clock skew: excluded
+			{DeployedAt: mon.Add(8*24*h + 10*h), Known: false},   // start unknown: excluded
+		},
+		incidents: []store.ReleaseIncident{{ID: "i1", OpenedAt: mon.Add(35 * h), ResolvedAt: mon.Add(36 * h)},
+			{ID: "i2", OpenedAt: mon.Add(9 * 24 * h)}},
+		cycles: []store.IssueCycle{{Key: "KL-1", StartedAt: mon.Add(-24 * h), DeployedAt: mon.Add(10 * h)},
+			{Key: "KL-2", DeployedAt: mon.Add(34 * h)}},
+	}
+	f := Filter{Projects: []string{"KL"}, Window: metrics.Window{From: mon, To: mon.Add(14 * 24 * h)},
+		Benchmark: metrics.Benchmark2023}
+	r, err := Build(context.Background(), st, &tenant.Tenant{ID: 1}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := st.scopes[0]; len(sc.Projects) != 1 || !sc.From.Equal(mon) {
+		t.Errorf("scope = %+v", sc)
+	}
+	if r.Frequency.Deployments != 3 || r.FailureRate.Deployments != 4 || r.FailureRate.Failed != 2 ||
+		r.FailureRate.ByIncident != 1 || r.FailureRate.ByState != 1 {
+		t.Errorf("frequency %+v, failure rate %+v", r.Frequency, r.FailureRate)
+	}
+	if r.LeadTime.N != 2 || r.LeadTime.Excluded != 2 || r.LeadTime.Median != 3*h || r.LeadTime.P90 != 5*h {
+		t.Errorf("lead time = %+v", r.LeadTime)
+	}
+	if r.TimeToRestore.N != 1 || r.TimeToRestore.Pending != 1 || r.TimeToRestore.Median != h {
+		t.Errorf("time to restore = %+v", r.TimeToRestore)
+	}
+	if r.Recovery.N != 1 || r.Recovery.Median != 2*h {
+		t.Errorf("recovery = %+v", r.Recovery)
+	}
+	if r.CycleTime.N != 1 || r.CycleTime.Excluded != 1 || r.CycleTime.Median != 34*h {
+		t.Errorf("cycle time = %+v", r.CycleTime)
+	}
+	if r.Bands.LeadTime != metrics.BandElite || r.Bands.FailureRate != metrics.BandLow {
+		t.Errorf("bands = %+v", r.Bands)
+	}
+	if r.Granularity != "week" || len(r.Trend) != 2 {
+		t.Fatalf("trend = %s %d periods", r.Granularity, len(r.Trend))
+	}
+	w1, w2 := r.Trend[0], r.Trend[1]
+	if w1.Frequency.Deployments != 2 || w1.LeadTime.N != 2 || w2.Frequency.Deployments != 1 ||
+		w2.FailureRate.Failed != 1 || w2.LeadTime.N != 0 || w2.TimeToRestore.Pending != 1 {
+		t.Errorf("week 1 %+v, week 2 %+v", w1.Figures, w2.Figures)
+	}
+}
