@@ -28,6 +28,10 @@ type Config struct {
 	BaseURL string `env:"KEYLINE_BASE_URL" envDefault:"https://localhost:8080"`
 	// Addr is the listen address of the HTTP server.
 	Addr string `env:"KEYLINE_ADDR" envDefault:":8080"`
+	// MetricsAddr is the listen address of the Prometheus /metrics server;
+	// empty disables it. It is a separate address so that metrics stay off
+	// the public listener that Atlassian and webhook senders reach.
+	MetricsAddr string `env:"KEYLINE_METRICS_ADDR"`
 	// DatabaseURL selects the store: empty means an embedded SQLite file under
 	// DataDir, postgres:// or postgresql:// means PostgreSQL.
 	DatabaseURL string `env:"KEYLINE_DATABASE_URL"`
@@ -88,6 +92,15 @@ func (c *Config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("KEYLINE_ADDR must be host:port or :port, got %q", c.Addr)
+	}
+	c.MetricsAddr = strings.TrimSpace(c.MetricsAddr)
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("KEYLINE_METRICS_ADDR must be empty, host:port or :port, got %q", c.MetricsAddr)
+		}
+		if c.MetricsAddr == c.Addr {
+			return fmt.Errorf("KEYLINE_METRICS_ADDR must differ from KEYLINE_ADDR (%q)", c.Addr)
+		}
 	}
 	if c.DatabaseURL != "" {
 		d, err := url.Parse(c.DatabaseURL)

@@ -26,6 +26,19 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.ShutdownGrace != 15*time.Second {
 		t.Errorf("ShutdownGrace = %s", cfg.ShutdownGrace)
 	}
+	if cfg.MetricsAddr != "" {
+		t.Errorf("MetricsAddr = %q, want metrics off by default", cfg.MetricsAddr)
+	}
+}
+
+func TestLoadMetricsAddr(t *testing.T) {
+	cfg, err := Load(map[string]string{"KEYLINE_METRICS_ADDR": " 127.0.0.1:9090 "})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.MetricsAddr != "127.0.0.1:9090" {
+		t.Errorf("MetricsAddr = %q", cfg.MetricsAddr)
+	}
 }
 
 func TestLoadNormalises(t *testing.T) {
@@ -63,6 +76,8 @@ func TestLoadRejects(t *testing.T) {
 		{"base url with query", map[string]string{"KEYLINE_BASE_URL": "https://k.example.com/?a=b"}, "KEYLINE_BASE_URL"},
 		{"relative base url", map[string]string{"KEYLINE_BASE_URL": "keyline.example.com"}, "KEYLINE_BASE_URL"},
 		{"bad addr", map[string]string{"KEYLINE_ADDR": "8080"}, "KEYLINE_ADDR"},
+		{"bad metrics addr", map[string]string{"KEYLINE_METRICS_ADDR": "9090"}, "KEYLINE_METRICS_ADDR"},
+		{"metrics on the app's addr", map[string]string{"KEYLINE_ADDR": ":8080", "KEYLINE_METRICS_ADDR": ":8080"}, "KEYLINE_METRICS_ADDR"},
 		{"mysql url", map[string]string{"KEYLINE_DATABASE_URL": "mysql://x"}, "KEYLINE_DATABASE_URL"},
 		{"postgres without key", map[string]string{"KEYLINE_DATABASE_URL": "postgres://x/y"}, "KEYLINE_SECRET_KEY"},
 		{"host without dot", map[string]string{"KEYLINE_ALLOWED_HOSTS": "atlassian.net"}, "KEYLINE_ALLOWED_HOSTS"},

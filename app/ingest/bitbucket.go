@@ -22,7 +22,7 @@ type bbRepository struct {
 }
 
 func (r bbRepository) domain() (*devops.Repository, error) {
-	if r.UUID == "" || r.FullName == "" {
+	if blank(r.UUID) || blank(r.FullName) {
 		return nil, malformed("repository.uuid and repository.full_name are required")
 	}
 	return &devops.Repository{ID: r.UUID, Name: r.FullName, URL: r.Links.HTML.Href, DefaultBranch: r.MainBranch.Name}, nil
@@ -102,6 +102,9 @@ func bitbucketPush(body []byte) (*Event, error) {
 	for _, ch := range p.Push.Changes {
 		if ch.New == nil || ch.New.Type != "branch" {
 			continue
+		}
+		if blank(ch.New.Name) {
+			return nil, malformed("push.changes[].new.name is required for a branch")
 		}
 		after, err := requireSHA("push.changes[].new.target.hash", ch.New.Target.Hash)
 		if err != nil {
@@ -236,7 +239,7 @@ func bitbucketCommitStatus(event string, body []byte) (*Event, error) {
 		return nil, err
 	}
 	s := p.Status
-	if s.Key == "" {
+	if blank(s.Key) {
 		return nil, malformed("commit_status.key is required")
 	}
 	sha, err := requireSHA("commit_status.commit.hash", s.Commit.Hash)
@@ -271,7 +274,9 @@ func buildNumberFromKey(key, sha string) int64 {
 	for i := 0; i < 12 && i < len(sha); i++ {
 		n = n<<4 | int64(hexVal(sha[i]))
 	}
-	return n
+	// Build numbers are positive everywhere else; only a hash starting with
+	// twelve zeros gets here, and its builds are build 1.
+	return max(n, 1)
 }
 
 func hexVal(c byte) byte {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/keyline/keyline/app/devops"
 )
@@ -92,6 +94,15 @@ func times(dst []*time.Time, src ...string) error {
 		*dst[i] = t
 	}
 	return nil
+}
+
+// blank reports whether s holds nothing but spaces and control characters.
+// Required names and ids are checked with it rather than against "": the
+// store turns control characters into spaces and trims, so such an id would
+// reach it empty, fail there and answer 503, and the provider would retry the
+// same delivery forever instead of being told it is malformed.
+func blank(s string) bool {
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) == ""
 }
 
 func truncateForError(s string) string {

@@ -143,7 +143,7 @@ func genericBuild(body []byte) (*Event, error) {
 	if err := strict(body, &p); err != nil {
 		return nil, err
 	}
-	if p.PipelineID == "" || p.BuildNumber <= 0 {
+	if blank(p.PipelineID) || p.BuildNumber <= 0 {
 		return nil, malformed("pipelineId and a positive buildNumber are required")
 	}
 	state, ok := devops.ParseBuildState(p.State)
@@ -154,6 +154,9 @@ func genericBuild(body []byte) (*Event, error) {
 		if err := checkText(f, v); err != nil {
 			return nil, err
 		}
+	}
+	if ts := p.TestInfo; ts != nil && (ts.Total < 0 || ts.Passed < 0 || ts.Failed < 0 || ts.Skipped < 0) {
+		return nil, malformed("testInfo counts must not be negative")
 	}
 	keys, err := explicitKeys(p.IssueKeys)
 	if err != nil {
@@ -185,7 +188,7 @@ func genericDeployment(body []byte) (*Event, error) {
 	if err := strict(body, &p); err != nil {
 		return nil, err
 	}
-	if p.Pipeline.ID == "" || p.Environment.ID == "" || p.DeploymentSequenceNumber <= 0 {
+	if blank(p.Pipeline.ID) || blank(p.Environment.ID) || p.DeploymentSequenceNumber <= 0 {
 		return nil, malformed("pipeline.id, environment.id and a positive deploymentSequenceNumber are required")
 	}
 	state, ok := devops.ParseDeploymentState(p.State)
@@ -240,7 +243,7 @@ func genericIncident(body []byte) (*Event, error) {
 	if err := strict(body, &p); err != nil {
 		return nil, err
 	}
-	if p.ID == "" {
+	if blank(p.ID) {
 		return nil, malformed("id is required")
 	}
 	status, ok := devops.ParseIncidentStatus(p.Status)
@@ -275,7 +278,7 @@ func genericIncident(body []byte) (*Event, error) {
 			in.UpdatedAt = in.ResolvedAt
 		}
 	}
-	if d := p.Deployment; d != nil && (d.PipelineID == "" || d.EnvironmentID == "" || d.SequenceNumber <= 0) {
+	if d := p.Deployment; d != nil && (blank(d.PipelineID) || blank(d.EnvironmentID) || d.SequenceNumber <= 0) {
 		return nil, malformed("deployment needs pipelineId, environmentId and deploymentSequenceNumber")
 	}
 	return &Event{Name: "incident", Incidents: []devops.Incident{in}}, nil

@@ -84,7 +84,7 @@ func ParseGitHub(event string, body []byte) (*Event, error) {
 }
 
 func (r ghRepository) domain() (*devops.Repository, error) {
-	if r.ID <= 0 || r.FullName == "" {
+	if r.ID <= 0 || blank(r.FullName) {
 		return nil, malformed("repository.id and repository.full_name are required")
 	}
 	return &devops.Repository{ID: strconv.FormatInt(r.ID, 10), Name: r.FullName, URL: r.HTMLURL, DefaultBranch: r.DefaultBranch}, nil
@@ -137,7 +137,7 @@ func githubPush(body []byte) (*Event, error) {
 		push.CommitSHAs = append(push.CommitSHAs, sha)
 	}
 	ev.Push = push
-	if name, ok := devops.BranchOfRef(p.Ref); ok && !p.Deleted {
+	if name, ok := devops.BranchOfRef(p.Ref); ok && !blank(name) && !p.Deleted {
 		ev.Branches = append(ev.Branches, devops.Branch{
 			RepositoryID: repo.ID, Name: name, URL: strings.TrimSuffix(repo.URL, "/") + "/tree/" + name,
 			LastCommitSHA: after, IssueKeys: devops.ExtractIssueKeys(name),
@@ -306,7 +306,7 @@ func githubCheckSuite(body []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.ID <= 0 || s.App.Slug == "" {
+	if s.ID <= 0 || blank(s.App.Slug) {
 		return nil, malformed("check_suite.id and app.slug are required")
 	}
 	sha, err := requireSHA("check_suite.head_sha", s.HeadSHA)
@@ -369,7 +369,7 @@ func githubDeploymentStatus(body []byte) (*Event, error) {
 		return nil, err
 	}
 	env := firstNonEmpty(s.Environment, d.Environment)
-	if env == "" {
+	if blank(env) {
 		return nil, malformed("deployment.environment is required")
 	}
 	task := firstNonEmpty(d.Task, "deploy")
@@ -428,7 +428,7 @@ func githubRefEvent(event string, body []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.Ref == "" {
+	if blank(p.Ref) {
 		return nil, malformed("ref is required")
 	}
 	return &Event{Name: event, Repository: repo, Branches: []devops.Branch{{

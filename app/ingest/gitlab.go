@@ -30,7 +30,7 @@ type glCommit struct {
 }
 
 func (p glProject) domain() (*devops.Repository, error) {
-	if p.ID <= 0 || p.PathWithNamespace == "" {
+	if p.ID <= 0 || blank(p.PathWithNamespace) {
 		return nil, malformed("project.id and project.path_with_namespace are required")
 	}
 	return &devops.Repository{ID: strconv.FormatInt(p.ID, 10), Name: p.PathWithNamespace, URL: p.WebURL, DefaultBranch: p.DefaultBranch}, nil
@@ -118,7 +118,7 @@ func gitlabPush(body []byte) (*Event, error) {
 	}
 	push.Truncated = p.TotalCommitsCount > len(p.Commits)
 	ev.Push = push
-	if name, ok := devops.BranchOfRef(p.Ref); ok && !deleted {
+	if name, ok := devops.BranchOfRef(p.Ref); ok && !blank(name) && !deleted {
 		ev.Branches = []devops.Branch{{RepositoryID: repo.ID, Name: name, URL: strings.TrimSuffix(repo.URL, "/") + "/-/tree/" + name,
 			LastCommitSHA: after, IssueKeys: devops.ExtractIssueKeys(name)}}
 	}
@@ -279,7 +279,7 @@ func gitlabDeployment(body []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.DeploymentID <= 0 || p.Environment == "" {
+	if p.DeploymentID <= 0 || blank(p.Environment) {
 		return nil, malformed("deployment_id and environment are required")
 	}
 	// The hook carries only a short sha; the full one is the last segment of commit_url.

@@ -38,13 +38,13 @@ func ParsePagerDuty(body []byte) (*Event, error) {
 		return nil, err
 	}
 	e := p.Event
-	if e.ID == "" || e.EventType == "" {
+	if blank(e.ID) || blank(e.EventType) {
 		return nil, malformed("event.id and event.event_type are required")
 	}
 	if e.ResourceType != "incident" {
 		return &Event{Name: e.EventType, DeliveryID: e.ID, Ignored: "only incident events are recorded"}, nil
 	}
-	if e.Data.ID == "" {
+	if blank(e.Data.ID) {
 		return nil, malformed("event.data.id is required")
 	}
 	at, err := flexTime(e.OccurredAt)
@@ -96,7 +96,7 @@ func ParseOpsgenie(body []byte) (*Event, error) {
 		return nil, err
 	}
 	a := p.Alert
-	if a.AlertID == "" || p.Action == "" {
+	if blank(a.AlertID) || blank(p.Action) {
 		return nil, malformed("action and alert.alertId are required")
 	}
 	status := devops.OpsgenieIncidentStatus(p.Action)
@@ -105,6 +105,11 @@ func ParseOpsgenie(body []byte) (*Event, error) {
 	}
 	if a.CreatedAt <= 0 {
 		return nil, malformed("alert.createdAt is required")
+	}
+	// Milliseconds past year 9999 are no time Opsgenie sends; they cannot be
+	// stored (PostgreSQL) or shown (JSON), so refuse them here.
+	if a.CreatedAt > maxUnixMilli || a.UpdatedAt > maxUnixMilli {
+		return nil, malformed("alert.createdAt and updatedAt must be Unix milliseconds before year 10000")
 	}
 	updated := a.UpdatedAt
 	if updated <= 0 {
@@ -120,6 +125,9 @@ func ParseOpsgenie(body []byte) (*Event, error) {
 	}
 	return &Event{Name: p.Action, DeliveryID: a.AlertID + "/" + strings.ToLower(p.Action) + "/" + itoa(updated), Incidents: []devops.Incident{in}}, nil
 }
+
+// maxUnixMilli is 9999-12-31T23:59:59.999Z in Unix milliseconds.
+const maxUnixMilli = 253402300799999
 
 // opsgenieService takes the service from a "service:<name>" tag, the
 // convention Keyline documents, else the alert's entity.

@@ -67,7 +67,25 @@ type Result struct {
 	// and "" when the token named no source.
 	TenantID int64  `json:"-"`
 	SourceID string `json:"-"`
+	// Kind is the source's kind ("" when the token named no source), and
+	// Refusal a fixed word for why a delivery was not stored (one of the
+	// Refused* constants, "" otherwise): metrics count by them, where Reason
+	// is free text for the sender.
+	Kind    string `json:"-"`
+	Refusal string `json:"-"`
 }
+
+// Why a delivery was refused, as Result.Refusal says it.
+const (
+	RefusedUnknownSource    = "unknown_source"
+	RefusedWrongPath        = "wrong_path"
+	RefusedUnreadable       = "unreadable_body"
+	RefusedTooLarge         = "too_large"
+	RefusedMissingSignature = "missing_signature"
+	RefusedBadSignature     = "bad_signature"
+	RefusedMalformed        = "malformed"
+	RefusedStoreError       = "store_error"
+)
 
 // Receive handles one delivery. Its error is non-nil only when storing
 // failed (Status is then 503): the sender should retry, and nothing of the
@@ -81,36 +99,42 @@ type Result struct {
 func (r *Receiver) Receive(ctx context.Context, d Delivery) (Result, error) {
 	t, src, err := r.store.SourceByToken(ctx, d.Token)
 	if errors.Is(err, store.ErrNotFound) {
-		return Result{Status: http.StatusNotFound, Reason: "no webhook source has this URL"}, nil
+		return Result{Status: http.StatusNotFound, Reason: "no webhook source has this URL", Refusal: RefusedUnknownSource}, nil
 	}
 	if err != nil {
-		return Result{Status: http.StatusServiceUnavailable}, fmt.Errorf("find source: %w", err)
+		return Result{Status: http.StatusServiceUnavailable, Refusal: RefusedStoreError}, fmt.Errorf("find source: %w", err)
 	}
 	res := Result{TenantID: t.ID, SourceID: src.ID, DeliveryID: DeliveryID(src.Kind, d.Header),
-		Event: EventName(src.Kind, d.Header)}
+		Event: EventName(src.Kind, d.Header), Kind: src.Kind}
 	if src.Kind == KindGeneric {
 		res.Event = d.Entity
 	}
 	if reason := entityMismatch(src.Kind, d.Entity); reason != "" {
+		res.Refusal = RefusedWrongPath
 		return r.reject(ctx, t, src, res, http.StatusNotFound, reason), nil
 	}
 	body, err := io.ReadAll(io.LimitReader(d.Body, MaxBodyBytes+1))
 	if err != nil {
+		res.Refusal = RefusedUnreadable
 		return r.reject(ctx, t, src, res, http.StatusBadRequest, "the request body could not be read"), nil
 	}
 	if len(body) > MaxBodyBytes {
+		res.Refusal = RefusedTooLarge
 		return r.reject(ctx, t, src, res, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes)), nil
 	}
 	if err := VerifySignature(src.Kind, d.Header, body, src.Secrets); err != nil {
 		reason := "the signature does not match this source's secret"
+		res.Refusal = RefusedBadSignature
 		if errors.Is(err, ErrMissingSignature) {
 			reason = "the delivery carries no signature: " + signatureHint(src.Kind)
+			res.Refusal = RefusedMissingSignature
 		}
 		return r.reject(ctx, t, src, res, http.StatusUnauthorized, reason), nil
 	}
 	ev, err := parse(src.Kind, res.Event, d.Entity, body)
 	if err != nil {
+		res.Refusal = RefusedMalformed
 		return r.reject(ctx, t, src, res, http.StatusBadRequest, err.Error()), nil
 	}
 	if ev.Name != "" {
@@ -146,9 +170,9 @@ func (r *Receiver) Receive(ctx context.Context, d Delivery) (Result, error) {
 		return res, nil
 	case errors.Is(err, store.ErrNotFound):
 		// The source was deleted while the delivery was in flight.
-		return Result{Status: http.StatusNotFound, Reason: "no webhook source has this URL"}, nil
+		return Result{Status: http.StatusNotFound, Reason: "no webhook source has this URL", Kind: src.Kind, Refusal: RefusedUnknownSource}, nil
 	case err != nil:
-		return Result{Status: http.StatusServiceUnavailable, TenantID: t.ID, SourceID: src.ID},
+		return Result{Status: http.StatusServiceUnavailable, TenantID: t.ID, SourceID: src.ID, Kind: src.Kind, Refusal: RefusedStoreError},
 			fmt.Errorf("store delivery: %w", err)
 	}
 	res.Status, res.Outcome, res.Reason = line.Status, line.Outcome, line.Reason

@@ -20,6 +20,7 @@ func (s *Server) receiveDelivery(c echo.Context) error {
 	if res.TenantID != 0 {
 		c.Set(ctxTenantID, res.TenantID)
 	}
+	observeDelivery(c, res)
 	if err != nil {
 		s.log.Error("ingest: delivery not stored", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			slog.Int64("tenant_id", res.TenantID), slog.String("source_id", res.SourceID), slog.String("error", err.Error()))
@@ -30,4 +31,21 @@ func (s *Server) receiveDelivery(c echo.Context) error {
 		return c.JSON(res.Status, map[string]string{"error": res.Reason})
 	}
 	return c.JSON(res.Status, res)
+}
+
+// observeDelivery leaves the delivery's outcome, and a refused signature, for
+// the observe middleware.
+func observeDelivery(c echo.Context, res ingest.Result) {
+	outcome := res.Refusal
+	switch {
+	case outcome != "":
+	case res.Outcome != "":
+		outcome = string(res.Outcome)
+	default:
+		outcome = "rejected"
+	}
+	c.Set(ctxDelivery, deliveryOutcome{kind: res.Kind, outcome: outcome})
+	if res.Refusal == ingest.RefusedBadSignature || res.Refusal == ingest.RefusedMissingSignature {
+		c.Set(ctxAuthFailure, authFailure{surface: "ingest", reason: res.Refusal})
+	}
 }

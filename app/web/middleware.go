@@ -135,6 +135,7 @@ func (s *Server) unauthorized(c echo.Context, a app, err error) error {
 		s.log.Error("verify token", slog.String("error", err.Error()))
 	}
 	c.Set("keyline.reject_reason", reason)
+	c.Set(ctxAuthFailure, authFailure{surface: "connect", reason: reason})
 	c.Response().Header().Set("WWW-Authenticate", fmt.Sprintf("JWT realm=%q", a.key))
 	return echo.NewHTTPError(http.StatusUnauthorized, reason)
 }

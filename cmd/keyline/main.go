@@ -2,6 +2,7 @@
 //
 //	keyline [serve]   start the server (applies migrations first)
 //	keyline migrate   apply database migrations and exit
+//	keyline healthcheck  exit 0 if the local server's /healthz answers 200
 //	keyline sources   add, list, rotate or delete a site's webhook sources
 //	keyline report    send a build, deployment or incident to a generic source
 //	keyline loadtest  load-test a running Keyline (ingest)
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		err = serve(ctx, env, stderr)
 	case "migrate":
 		err = migrate(ctx, env, stdout, stderr)
+	case "healthcheck":
+		err = healthcheck(ctx, env, stdout)
 	case "sources":
 		err = sources(ctx, args, env, os.Stdin, stdout, stderr)
 	case "report":
@@ -68,6 +71,9 @@ const usage = `usage: keyline [command]
 commands:
   serve     start the server (the default; applies migrations first)
   migrate   apply database migrations and exit
+  healthcheck
+            exit 0 if the local server's /healthz answers 200 within 3s
+            (for container health checks; reads KEYLINE_ADDR)
   sources   add, list, rotate or delete a Jira site's webhook sources
             (keyline sources help)
   report    send a build, deployment or incident to a generic source

@@ -15,6 +15,7 @@ import (
 	"github.com/keyline/keyline/app/connect"
 	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/jira"
+	"github.com/keyline/keyline/app/observe"
 	"github.com/keyline/keyline/app/secret"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
@@ -29,6 +30,8 @@ type application struct {
 	store   *store.Store
 	tenants *tenant.Cache
 	server  *web.Server
+	// metrics is nil when KEYLINE_METRICS_ADDR is empty.
+	metrics *observe.Metrics
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -100,7 +103,18 @@ func newApplication(ctx context.Context, env map[string]string, logw io.Writer) 
 		st.Close()
 		return nil, err
 	}
+	var metrics *observe.Metrics
+	var observer web.Observer // stays a nil interface when metrics are off
+	if cfg.MetricsAddr != "" {
+		metrics = observe.New()
+		if err := metrics.WatchDB("keyline", st.SQLDB()); err != nil {
+			st.Close()
+			return nil, err
+		}
+		observer = metrics
+	}
 	srv, err := web.New(web.Deps{
+		Observer:       observer,
 		Logger:         log,
 		Store:          st,
 		Tenants:        tenants,
@@ -120,7 +134,7 @@ func newApplication(ctx context.Context, env map[string]string, logw io.Writer) 
 		st.Close()
 		return nil, err
 	}
-	return &application{cfg: cfg, log: log, store: st, tenants: tenants, server: srv}, nil
+	return &application{cfg: cfg, log: log, store: st, tenants: tenants, server: srv, metrics: metrics}, nil
 }
 
 func serve(ctx context.Context, env map[string]string, logw io.Writer) error {
@@ -162,10 +176,32 @@ func serve(ctx context.Context, env map[string]string, logw io.Writer) error {
 		slog.String("database", a.store.Dialect()),
 		slog.Duration("startup", time.Since(start)),
 	)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	var ms *http.Server
+	if a.metrics != nil {
+		// A second server, so /metrics is never reachable on the public
+		// address; it is opened before start-up is announced so a taken
+		// port stops the process instead of failing in the background.
+		mln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("listen on KEYLINE_METRICS_ADDR %s: %w", a.cfg.MetricsAddr, err)
+		}
+		ms = observe.NewServer(a.cfg.MetricsAddr, a.metrics, a.log)
+		go func() {
+			if err := ms.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics server: %w", err)
+			}
+		}()
+		a.log.Info("metrics listening", slog.String("addr", mln.Addr().String()))
+	}
 	select {
 	case err := <-errc:
+		hs.Close()
+		if ms != nil {
+			ms.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -173,7 +209,17 @@ func serve(ctx context.Context, env map[string]string, logw io.Writer) error {
 	a.log.Info("shutting down", slog.Duration("grace", a.cfg.ShutdownGrace))
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	err = hs.Shutdown(sctx)
+	if ms != nil {
+		// Metrics stay up while the app drains, so the drain can be watched;
+		// a scrape takes milliseconds, so a short bound is enough.
+		mctx, mcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if merr := ms.Shutdown(mctx); merr != nil {
+			a.log.Warn("metrics server shutdown", slog.String("error", merr.Error()))
+		}
+		mcancel()
+	}
+	if err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	a.log.Info("stopped")
