@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -553,5 +554,112 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 		return nil, fmt.Errorf("store: issue cycles: %w", err)
 	}
 	slices.SortFunc(out, func(a, b IssueCycle) int { return a.DeployedAt.Compare(b.DeployedAt) })
+	return out, nil
+}
+
+// DeploymentsNumbered returns t's successful deployments numbered seq to
+// the environment named environment (case-insensitive), of service when
+// set: the ends of a "shipped between two deployments" range. Sequence
+// numbers are per pipeline, so more than one may match.
+func (s *Store) DeploymentsNumbered(ctx context.Context, t *tenant.Tenant, environment, service string, seq int64) ([]ReleaseDeployment, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: deployments numbered: %w", err)
+	}
+	q := `SELECT id, pipeline_name, sequence_number, service, COALESCE(NULLIF(environment_name, ''), environment_id),
+			environment_type, state, finished_at, url, commit_count
+		FROM deployments WHERE tenant_id = ? AND sequence_number = ? AND state = 'successful'
+			AND finished_at IS NOT NULL AND lower(COALESCE(NULLIF(environment_name, ''), environment_id)) = ?`
+	args := []any{t.ID, seq, strings.ToLower(strings.TrimSpace(environment))}
+	if svc := strings.ToLower(strings.TrimSpace(service)); svc != "" {
+		q += ` AND service = ?`
+		args = append(args, svc)
+	}
+	rows, err := s.db.WithContext(ctx).Raw(q+` ORDER BY finished_at, id LIMIT 10`, args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("store: deployments numbered: %w", err)
+	}
+	defer rows.Close()
+	var out []ReleaseDeployment
+	for rows.Next() {
+		var (
+			d          ReleaseDeployment
+			typ, state string
+			finished   sql.NullTime
+		)
+		if err := rows.Scan(&d.ID, &d.PipelineName, &d.Sequence, &d.Service, &d.Environment, &typ, &state,
+			&finished, &d.URL, &d.CommitCount); err != nil {
+			return nil, fmt.Errorf("store: deployments numbered: %w", err)
+		}
+		d.Type, d.State, d.FinishedAt = devops.EnvironmentType(typ), devops.DeploymentState(state), nullTime(finished)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: deployments numbered: %w", err)
+	}
+	return out, nil
+}
+
+// IssuesShipped returns, for each of keys (in order, invalid ones dropped),
+// its first successful deployment to an environment of types (production
+// when none; zero DeployedAt when it has none) and what Jira's webhooks
+// told of it: the release notes of a fix version.
+func (s *Store) IssuesShipped(ctx context.Context, t *tenant.Tenant, keys []string, types []devops.EnvironmentType) ([]ShippedIssue, error) {
+	if err := checkTenant(t); err != nil {
+		return nil, fmt.Errorf("store: issues shipped: %w", err)
+	}
+	sc, err := ReleaseScope{Types: types, From: time.Unix(0, 0), To: time.Unix(1, 0)}.check()
+	if err != nil {
+		return nil, fmt.Errorf("store: issues shipped: %w", err)
+	}
+	var valid []string
+	for _, k := range keys {
+		if devops.ValidIssueKey(k) && !slices.Contains(valid, k) {
+			valid = append(valid, k)
+		}
+	}
+	if len(valid) > MaxShippedIssues {
+		return nil, fmt.Errorf("store: issues shipped: at most %d keys", MaxShippedIssues)
+	}
+	if len(valid) == 0 {
+		return nil, nil
+	}
+	byKey := map[string]*ShippedIssue{}
+	out := make([]ShippedIssue, len(valid))
+	for i, k := range valid {
+		out[i] = ShippedIssue{Key: k}
+		byKey[k] = &out[i]
+	}
+	args := append(append([]any{t.ID}, sc.typeArgs()...), anys(nil, valid)...)
+	rows, err := s.db.WithContext(ctx).Raw(`SELECT issue_key, deployment_id, deployed_at, service, environment_name
+		FROM issue_first_deployments WHERE tenant_id = ? AND environment_type IN (`+inList(len(sc.Types))+`)
+			AND issue_key IN (`+inList(len(valid))+`)`, args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("store: issues shipped: %w", err)
+	}
+	for rows.Next() {
+		var (
+			key, id, svc, env string
+			at                sql.NullTime
+		)
+		if err := rows.Scan(&key, &id, &at, &svc, &env); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: issues shipped: %w", err)
+		}
+		si := byKey[key]
+		if when := nullTime(at); si != nil && (si.DeployedAt.IsZero() || when.Before(si.DeployedAt)) {
+			si.DeploymentID, si.DeployedAt, si.Service, si.Environment = id, when, svc, env
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: issues shipped: %w", err)
+	}
+	for i := range out {
+		is, err := s.JiraIssueByKey(ctx, t, out[i].Key)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("store: issues shipped: %w", err)
+		}
+		out[i].Issue = is
+	}
 	return out, nil
 }

@@ -19,6 +19,9 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	if s.deps.Observer != nil {
+		e.Use(observeRequests(s.deps.Observer))
+	}
 	e.Use(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}),
 		s.logRequests(),
@@ -60,6 +63,9 @@ func (s *Server) routes() *echo.Echo {
 	j.POST("/webhooks/issue-updated", s.receiveIssueEvent("jira:issue_updated"), hook)
 	j.POST("/webhooks/issue-deleted", s.receiveIssueEvent("jira:issue_deleted"), hook)
 	j.GET("/api/issues/:issueKey/links", s.listIssueLinks, s.requireToken(s.jira, connect.QSHContext))
+	j.GET("/api/projects/:projectKey/metrics", s.showProjectMetrics, s.requireToken(s.jira, connect.QSHContext))
+	j.GET("/api/projects/:projectKey/metrics/:table", s.exportProjectMetrics, s.requireToken(s.jira, connect.QSHContext))
+	j.GET("/api/projects/:projectKey/release-notes", s.listReleaseNotes, s.requireToken(s.jira, connect.QSHContext))
 	admin := []echo.MiddlewareFunc{s.requireToken(s.jira, connect.QSHContext), s.requireAdmin}
 	j.GET("/api/sources", s.listSources, admin...)
 	j.POST("/api/sources", s.createSource, admin...)

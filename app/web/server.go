@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyline/keyline/app/connect"
 	"github.com/keyline/keyline/app/ingest"
+	"github.com/keyline/keyline/app/release"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
 	"github.com/keyline/keyline/descriptor"
@@ -42,6 +43,9 @@ type Store interface {
 	DeleteSource(ctx context.Context, t *tenant.Tenant, id string) error
 	ListDeliveries(ctx context.Context, t *tenant.Tenant, sourceID string, limit int) ([]store.Delivery, error)
 	RecordDelivery(ctx context.Context, t *tenant.Tenant, sourceID string, d store.Delivery) error
+	// release.Store: what the release metrics read.
+	release.Store
+	ShippedIssues(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope, limit int) ([]store.ShippedIssue, bool, error)
 }
 
 // JiraAPI answers questions only the tenant's Jira can: who may see what,
@@ -73,6 +77,9 @@ type Deps struct {
 	Jira        JiraAPI
 	// Receiver verifies, parses and stores webhook deliveries.
 	Receiver *ingest.Receiver
+	// Observer, when set, receives request, auth-failure and delivery
+	// metrics (see observe_middleware.go).
+	Observer Observer
 	// BaseURL is Keyline's public base URL without a trailing slash.
 	BaseURL      string
 	AppKeyPrefix string
