@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/jira"
+	"github.com/keyline/keyline/app/release"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
 	"github.com/keyline/keyline/templates"
@@ -41,17 +42,23 @@ const (
 
 // macroParams are the macro's parameters, checked.
 type macroParams struct {
-	view        string // "status" or "deployments"
+	view        string // "status", "deployments", "metrics" or "release-notes"
 	projects    []string
 	issues      []string
 	fixVersion  string
 	service     string
 	environment string
+	// release is the period and benchmark of the metrics and release
+	// notes views; fromDeployment and toDeployment, when set, make the
+	// release notes those of the deployments to environment after the
+	// first number up to the second.
+	release                      releaseParams
+	fromDeployment, toDeployment int64
 }
 
 // parseMacroParams reads the macro's parameters from its URL. Every mistake
 // is named in one 400, which the author sees in place of the macro.
-func parseMacroParams(q url.Values) (macroParams, error) {
+func parseMacroParams(q url.Values, now time.Time) (macroParams, error) {
 	p := macroParams{
 		view:        q.Get("view"),
 		fixVersion:  strings.TrimSpace(q.Get("fixVersion")),
@@ -62,9 +69,37 @@ func parseMacroParams(q url.Values) (macroParams, error) {
 	switch p.view {
 	case "":
 		p.view = "status"
-	case "status", "deployments":
+	case "status", "deployments", "metrics", "release-notes":
 	default:
-		problems = append(problems, fmt.Sprintf("The view %q is not one Keyline knows; choose status or deployments.", p.view))
+		problems = append(problems, fmt.Sprintf("The view %q is not one Keyline knows; choose status, deployments, metrics or release-notes.", p.view))
+	}
+	if p.view == "metrics" || p.view == "release-notes" {
+		rp, err := parseReleaseParams(q, now)
+		if err != nil {
+			problems = append(problems, strings.TrimPrefix(httpMessage(err), "The metrics' settings need a change: "))
+		}
+		p.release = rp
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"fromDeployment", &p.fromDeployment}, {"toDeployment", &p.toDeployment}} {
+		v := strings.TrimSpace(strings.TrimPrefix(q.Get(f.name), "#"))
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			problems = append(problems, fmt.Sprintf("%s must be a deployment number such as 118.", f.name))
+		}
+		*f.dst = n
+	}
+	if (p.fromDeployment > 0) != (p.toDeployment > 0) {
+		problems = append(problems, "Name both fromDeployment and toDeployment, or neither.")
+	} else if p.fromDeployment > 0 && p.environment == "" {
+		problems = append(problems, "Release notes between two deployments need the environment they went to.")
+	} else if p.fromDeployment > 0 && p.fromDeployment >= p.toDeployment {
+		problems = append(problems, "fromDeployment must be lower than toDeployment.")
 	}
 	for _, k := range splitList(q.Get("projects")) {
 		if !devops.ValidProjectKey(k) {
@@ -144,7 +179,7 @@ func macroStatusCode(v templates.MacroView) int {
 // on the same site as the verified Confluence tenant, never another site's,
 // and only of the Jira projects the viewing user may browse there.
 func (s *Server) macroView(c echo.Context, page templates.Page) (templates.MacroView, error) {
-	p, err := parseMacroParams(c.QueryParams())
+	p, err := parseMacroParams(c.QueryParams(), s.deps.Now())
 	if err != nil {
 		return templates.MacroView{}, err
 	}
@@ -171,6 +206,12 @@ func (s *Server) macroView(c echo.Context, page templates.Page) (templates.Macro
 	if !v.Visible {
 		return v, nil
 	}
+	switch p.view {
+	case "metrics":
+		return v, s.macroMetrics(ctx, jt, p, &v, now)
+	case "release-notes":
+		return v, s.macroReleaseNotes(ctx, jt, p, &v, now)
+	}
 	scope := store.DeploymentScope{Service: p.service, Environment: p.environment}
 	if p.view == "deployments" {
 		recs, err := s.deps.Store.RecentDeployments(ctx, jt, store.DeploymentFilter{Projects: p.projects,
@@ -196,6 +237,98 @@ func (s *Server) macroView(c echo.Context, page templates.Page) (templates.Macro
 	}
 	v.Status = macroStatus(rs, jt.DisplayURL, p.environment, now)
 	return v, nil
+}
+
+// macroMetrics fills the metrics view: the release figures of the macro's
+// projects in the Jira tenant jt.
+func (s *Server) macroMetrics(ctx context.Context, jt *tenant.Tenant, p macroParams, v *templates.MacroView, now time.Time) error {
+	f := p.release.filter
+	f.Projects = p.projects
+	r, err := release.Build(ctx, s.deps.Store, jt, f)
+	if err != nil {
+		return fmt.Errorf("macro: release metrics: %w", err)
+	}
+	mv := metricsView(r, p.release, strings.Join(p.projects, ", "), jt.DisplayURL, now)
+	v.Metrics = &mv
+	return nil
+}
+
+// macroReleaseNotes fills the release notes view: the issues of a fix
+// version, or those first shipped between two deployments or in a period.
+func (s *Server) macroReleaseNotes(ctx context.Context, jt *tenant.Tenant, p macroParams, v *templates.MacroView, now time.Time) error {
+	f := p.release.filter
+	if p.fixVersion != "" {
+		keys, notes, err := s.macroIssueKeys(ctx, jt, p)
+		if err != nil {
+			return err
+		}
+		v.Notes = append(v.Notes, notes...)
+		issues, err := s.deps.Store.IssuesShipped(ctx, jt, keys, f.Types)
+		if err != nil {
+			return fmt.Errorf("macro: release notes of a fix version: %w", err)
+		}
+		rn := releaseNotesView(issues, false, "Fix version "+p.fixVersion, jt.DisplayURL, now)
+		v.ReleaseNotes = &rn
+		return nil
+	}
+	sc := store.ReleaseScope{Types: f.Types, Projects: p.projects, Service: f.Service, Environment: f.Environment,
+		From: f.Window.From, To: f.Window.To}
+	rangeText := "Shipped " + periodText(p.release)
+	if p.fromDeployment > 0 {
+		from, err := s.numberedDeployment(ctx, jt, p, p.fromDeployment)
+		if err != nil {
+			return err
+		}
+		to, err := s.numberedDeployment(ctx, jt, p, p.toDeployment)
+		if err != nil {
+			return err
+		}
+		if !from.FinishedAt.Before(to.FinishedAt) || from.Type != to.Type {
+			return badRequest(fmt.Sprintf("Deployment #%d did not finish before #%d in %s.", p.fromDeployment, p.toDeployment, p.environment))
+		}
+		// Issues first shipped after the first deployment, up to and
+		// including the second.
+		sc.Types, sc.Environment = []devops.EnvironmentType{to.Type}, p.environment
+		sc.From, sc.To = from.FinishedAt.Add(time.Microsecond), to.FinishedAt.Add(time.Microsecond)
+		rangeText = fmt.Sprintf("Shipped to %s after %s and up to %s", to.Environment,
+			pipelineRun(cmp.Or(from.Service, from.PipelineName), "", from.Sequence),
+			pipelineRun(cmp.Or(to.Service, to.PipelineName), "", to.Sequence))
+	}
+	issues, more, err := s.deps.Store.ShippedIssues(ctx, jt, sc, maxMacroIssues)
+	if err != nil {
+		return fmt.Errorf("macro: release notes: %w", err)
+	}
+	rn := releaseNotesView(issues, more, rangeText, jt.DisplayURL, now)
+	v.ReleaseNotes = &rn
+	if more {
+		v.Notes = append(v.Notes, fmt.Sprintf("Only the first %d shipped issues are listed.", maxMacroIssues))
+	}
+	return nil
+}
+
+// numberedDeployment finds the one successful deployment numbered seq to
+// the macro's environment (and service).
+func (s *Server) numberedDeployment(ctx context.Context, jt *tenant.Tenant, p macroParams, seq int64) (*store.ReleaseDeployment, error) {
+	ds, err := s.deps.Store.DeploymentsNumbered(ctx, jt, p.environment, p.service, seq)
+	if err != nil {
+		return nil, fmt.Errorf("macro: deployment #%d: %w", seq, err)
+	}
+	switch {
+	case len(ds) == 0:
+		return nil, badRequest(fmt.Sprintf("No successful deployment #%d to %s is known.", seq, p.environment))
+	case len(ds) > 1:
+		return nil, badRequest(fmt.Sprintf("Several pipelines have a deployment #%d to %s; name the service too.", seq, p.environment))
+	}
+	return &ds[0], nil
+}
+
+// httpMessage is the message of an HTTP error, or its text.
+func httpMessage(err error) string {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return fmt.Sprint(he.Message)
+	}
+	return err.Error()
 }
 
 // jiraOnSite returns the Jira app's tenant on the verified Confluence

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyline/keyline/app/connect"
 	"github.com/keyline/keyline/app/ingest"
+	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/release"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
@@ -46,6 +47,8 @@ type Store interface {
 	// release.Store: what the release metrics read.
 	release.Store
 	ShippedIssues(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope, limit int) ([]store.ShippedIssue, bool, error)
+	IssuesShipped(ctx context.Context, t *tenant.Tenant, keys []string, types []devops.EnvironmentType) ([]store.ShippedIssue, error)
+	DeploymentsNumbered(ctx context.Context, t *tenant.Tenant, environment, service string, seq int64) ([]store.ReleaseDeployment, error)
 }
 
 // JiraAPI answers questions only the tenant's Jira can: who may see what,
