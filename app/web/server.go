@@ -14,8 +14,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyline/keyline/app/connect"
-	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/devops"
+	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/release"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
