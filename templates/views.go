@@ -246,6 +246,17 @@ type SuspectView struct {
 	URL         string
 	// Basis says how Keyline found it: "named by the incident", ...
 	Basis string
+	// Changes are what the deployment newly brought to its environment,
+	// the slowest first; MoreChanges counts those not listed.
+	Changes     []SuspectChange
+	MoreChanges int
+}
+
+// SuspectChange is one change a suspect deployment shipped.
+type SuspectChange struct {
+	Ref   string // "#42" or a short sha
+	Title string
+	URL   string
 }
 
 // TimelineStep is one step of an issue's way from first commit to

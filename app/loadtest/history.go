@@ -433,7 +433,10 @@ func writeHistory(ctx context.Context, db *sql.DB, tenantID int64, o HistoryOpti
 				FROM hg g CROSS JOIN generate_series(0, 2) e,
 					LATERAL (SELECT %[5]s AS r) d
 				WHERE g.gg * 3 + e < %[1]d) x
-			WINDOW w AS (PARTITION BY s, e ORDER BY k ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)`,
+			-- Backwards, so the frame's start stays put and the minimum is
+			-- kept as it goes; a frame that starts at the current row is
+			-- recomputed for every row.
+			WINDOW w AS (PARTITION BY s, e ORDER BY k DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`,
 			o.Deployments, h.start, h.step, h.rnd("g.gg * 3 + e", 2), h.rnd("g.gg * 3 + e", 3))},
 		{"deployment plan index", `CREATE INDEX ON hd (gg, e)`},
 		// Changes, each with its group, size, first commit number, work

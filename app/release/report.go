@@ -23,7 +23,7 @@ import (
 type Store interface {
 	ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope) ([]store.ReleaseDeployment, error)
 	ChangeLeads(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope) ([]store.ChangeLead, error)
-	SlowestChanges(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope, n int) ([]store.SlowChange, error)
+	SlowestChanges(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope, n int) ([]store.ChangeRecord, error)
 	ReleaseIncidents(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope) ([]store.ReleaseIncident, error)
 	IssueCycles(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope) ([]store.IssueCycle, error)
 }
@@ -83,7 +83,7 @@ type Report struct {
 	Trend       []Period
 	Deployments []store.ReleaseDeployment
 	Incidents   []store.ReleaseIncident
-	Slowest     []store.SlowChange
+	Slowest     []store.ChangeRecord
 	// Changes counts the changes first deployed in the window.
 	Changes int
 }

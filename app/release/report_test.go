@@ -29,7 +29,7 @@ func (f *fakeStore) ChangeLeads(context.Context, *tenant.Tenant, store.ReleaseSc
 	return f.changes, nil
 }
 
-func (f *fakeStore) SlowestChanges(context.Context, *tenant.Tenant, store.ReleaseScope, int) ([]store.SlowChange, error) {
+func (f *fakeStore) SlowestChanges(context.Context, *tenant.Tenant, store.ReleaseScope, int) ([]store.ChangeRecord, error) {
 	return nil, nil
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+
+	"gorm.io/gorm"
 
 	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/tenant"
@@ -24,6 +27,12 @@ type Development struct {
 	// Suspects are the incidents' suspect deployments, by id, whether or not
 	// they are linked to the issue themselves.
 	Suspects map[string]DeploymentRecord
+	// SuspectChanges are, per suspect deployment id, the changes it was
+	// the first to bring to its environment type (at most
+	// MaxSuspectChanges each), slowest first; SuspectChangeCounts counts
+	// them all.
+	SuspectChanges      map[string][]ChangeRecord
+	SuspectChangeCounts map[string]int
 	// Totals counts every linked entity by type (EntityCommit, ...).
 	Totals map[string]int
 }
@@ -240,7 +249,49 @@ func (s *Store) IssueDevelopment(ctx context.Context, t *tenant.Tenant, issueKey
 			return nil, fmt.Errorf("store: issue development: suspects: %w", err)
 		}
 	}
+	if err := s.suspectChanges(db, t, suspects, dev); err != nil {
+		return nil, fmt.Errorf("store: issue development: suspect changes: %w", err)
+	}
 	return dev, nil
+}
+
+// MaxSuspectChanges bounds the changes listed per suspect deployment.
+const MaxSuspectChanges = 5
+
+// suspectChanges loads what each suspect deployment newly shipped, from
+// the release facts: the changes an incident most likely came with.
+func (s *Store) suspectChanges(db *gorm.DB, t *tenant.Tenant, ids []string, dev *Development) error {
+	dev.SuspectChanges, dev.SuspectChangeCounts = map[string][]ChangeRecord{}, map[string]int{}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	for _, id := range ids[:min(len(ids), maxInList)] {
+		rows, err := db.Raw(`SELECT f.change_kind, f.change_id, COALESCE(f.lead_seconds, 0), f.first_commit_at,
+				f.deployed_at, f.service, f.environment_name, f.issue_keys,
+				COALESCE(p.title, c.message, ''), COALESCE(p.number, 0), COALESCE(p.url, c.url, ''),
+				COUNT(*) OVER ()
+			FROM change_first_deployments f
+			LEFT JOIN pull_requests p ON f.change_kind = 'pullrequest' AND p.tenant_id = f.tenant_id AND p.id = f.change_id
+			LEFT JOIN commits c ON f.change_kind = 'commit' AND c.tenant_id = f.tenant_id AND c.sha = f.change_id
+			WHERE f.tenant_id = ? AND f.deployment_id = ?
+			ORDER BY f.lead_seconds DESC, f.change_id LIMIT ?`, t.ID, id, MaxSuspectChanges).Rows()
+		if err != nil {
+			return err
+		}
+		err = scanAll(rows, func(r rowScanner) error {
+			var total int
+			c, err := scanChangeRecord(r, &total)
+			if err != nil {
+				return err
+			}
+			dev.SuspectChanges[id] = append(dev.SuspectChanges[id], *c)
+			dev.SuspectChangeCounts[id] = total
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deploymentRecordColumns is what scanDeploymentRecord reads, from

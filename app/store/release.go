@@ -301,8 +301,9 @@ func (s *Store) placeholders(q string) string {
 	return q
 }
 
-// SlowChange is a change with one of the longest lead times in a scope.
-type SlowChange struct {
+// ChangeRecord is a change (a merged pull request or a commit) and its
+// first deployment in a scope.
+type ChangeRecord struct {
 	Kind        string // ChangePullRequest or ChangeCommit
 	ID          string // pull request id or commit sha
 	Title       string
@@ -318,7 +319,7 @@ type SlowChange struct {
 
 // SlowestChanges returns the n changes of sc with the longest known lead
 // times, slowest first.
-func (s *Store) SlowestChanges(ctx context.Context, t *tenant.Tenant, sc ReleaseScope, n int) ([]SlowChange, error) {
+func (s *Store) SlowestChanges(ctx context.Context, t *tenant.Tenant, sc ReleaseScope, n int) ([]ChangeRecord, error) {
 	if err := checkTenant(t); err != nil {
 		return nil, fmt.Errorf("store: slowest changes: %w", err)
 	}
@@ -341,35 +342,45 @@ func (s *Store) SlowestChanges(ctx context.Context, t *tenant.Tenant, sc Release
 		return nil, fmt.Errorf("store: slowest changes: %w", err)
 	}
 	defer rows.Close()
-	var out []SlowChange
+	var out []ChangeRecord
 	seen := map[string]bool{}
 	for rows.Next() {
-		var (
-			c               SlowChange
-			lead            int64
-			first, deployed sql.NullTime
-			keys            string
-		)
-		if err := rows.Scan(&c.Kind, &c.ID, &lead, &first, &deployed, &c.Service, &c.Environment, &keys,
-			&c.Title, &c.Number, &c.URL); err != nil {
+		c, err := scanChangeRecord(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: slowest changes: %w", err)
 		}
 		if seen[c.Kind+" "+c.ID] || len(out) == n {
 			continue
 		}
 		seen[c.Kind+" "+c.ID] = true
-		c.Lead = time.Duration(lead) * time.Second
-		c.FirstCommit, c.DeployedAt = nullTime(first), nullTime(deployed)
-		c.IssueKeys = textKeys(keys)
-		if c.Kind == ChangeCommit {
-			c.Title, _, _ = strings.Cut(c.Title, "\n")
-		}
-		out = append(out, c)
+		out = append(out, *c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: slowest changes: %w", err)
 	}
 	return out, nil
+}
+
+// scanChangeRecord reads a change as SlowestChanges selects it, then extra.
+func scanChangeRecord(r rowScanner, extra ...any) (*ChangeRecord, error) {
+	var (
+		c               ChangeRecord
+		lead            int64
+		first, deployed sql.NullTime
+		keys            string
+	)
+	dest := append([]any{&c.Kind, &c.ID, &lead, &first, &deployed, &c.Service, &c.Environment, &keys,
+		&c.Title, &c.Number, &c.URL}, extra...)
+	if err := r.Scan(dest...); err != nil {
+		return nil, err
+	}
+	c.Lead = time.Duration(lead) * time.Second
+	c.FirstCommit, c.DeployedAt = nullTime(first), nullTime(deployed)
+	c.IssueKeys = textKeys(keys)
+	if c.Kind == ChangeCommit {
+		c.Title, _, _ = strings.Cut(c.Title, "\n")
+	}
+	return &c, nil
 }
 
 // ReleaseIncident is an incident the release figures count.

@@ -75,7 +75,8 @@ func releaseHistory(x *site) {
 	x.record(deploy(4, "mg merge", devops.DeploymentSuccessful, t0.Add(6*h))) // redeployment: no change
 	x.record(deploy(5, "mg merge", devops.DeploymentRolledBack, t0.Add(7*h)))
 	in := devops.Incident{SourceID: "inc-1", Title: "Search slow", Status: devops.IncidentResolved,
-		Service: "checkout-api", OpenedAt: t0.Add(5*h + 30*time.Minute), ResolvedAt: t0.Add(6*h + 30*time.Minute)}
+		Service: "checkout-api", OpenedAt: t0.Add(5*h + 30*time.Minute), ResolvedAt: t0.Add(6*h + 30*time.Minute),
+		IssueKeys: []string{"OPS-1"}}
 	in.UpdatedAt = in.ResolvedAt
 	x.record(devops.Batch{Incidents: []devops.Incident{in}})
 }
@@ -208,6 +209,17 @@ func TestReleaseFacts(t *testing.T) {
 		if len(cycles) != 3 || cycles[2].Key != "KL-3" || cycles[2].DeployedAt.Sub(cycles[2].StartedAt) != 3*h ||
 			!cycles[0].StartedAt.IsZero() {
 			t.Errorf("cycles = %+v", cycles)
+		}
+
+		// The incident's panel names what its suspect deployment shipped.
+		dev, err := s.IssueDevelopment(ctx, x.tn, "OPS-1", store.DevelopmentLimits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		suspect := x.deploymentID(3)
+		if ch := dev.SuspectChanges[suspect]; len(ch) != 1 || ch[0].Title != "KL-3 Faster search" ||
+			dev.SuspectChangeCounts[suspect] != 1 {
+			t.Errorf("suspect changes = %+v (count %d)", ch, dev.SuspectChangeCounts[suspect])
 		}
 
 		// The other site sees none of it.

@@ -234,6 +234,14 @@ func incidentList(dev *store.Development, now time.Time) templates.List[template
 				URL:         safeURL(d.URL),
 				Basis:       suspectBasis(in.SuspectBasis, in.Service),
 			}
+			for _, ch := range dev.SuspectChanges[in.SuspectDeploymentID] {
+				ref := shortSHA(ch.ID)
+				if ch.Kind == store.ChangePullRequest {
+					ref = number(ch.Number)
+				}
+				it.Suspect.Changes = append(it.Suspect.Changes, templates.SuspectChange{Ref: ref, Title: firstLine(ch.Title), URL: safeURL(ch.URL)})
+			}
+			it.Suspect.MoreChanges = max(dev.SuspectChangeCounts[in.SuspectDeploymentID]-len(it.Suspect.Changes), 0)
 		}
 		items = append(items, it)
 	}

@@ -110,7 +110,7 @@ func deploymentsTable(deps []store.ReleaseDeployment) table {
 	return t
 }
 
-func changesTable(cs []store.SlowChange) table {
+func changesTable(cs []store.ChangeRecord) table {
 	t := table{Columns: []string{"kind", "id", "number", "title", "issue_keys", "lead_seconds", "first_commit_at",
 		"deployed_at", "service", "environment", "url"}}
 	for _, c := range cs {

@@ -271,7 +271,7 @@ func timelineView(r *release.Report, now time.Time) templates.TimelineView {
 	return v
 }
 
-func slowChangeView(c store.SlowChange, jiraURL string, now time.Time) templates.SlowChangeView {
+func slowChangeView(c store.ChangeRecord, jiraURL string, now time.Time) templates.SlowChangeView {
 	v := templates.SlowChangeView{
 		Kind: "commit", Title: firstLine(c.Title), Ref: shortSHA(c.ID), URL: safeURL(c.URL),
 		LeadTime: humanDuration(c.Lead), FirstCommit: moment(c.FirstCommit, now), Deployed: moment(c.DeployedAt, now),
