@@ -48,6 +48,8 @@ var wanted = []struct {
 	{"macro-status", "keyline-devops", "dynamicContentMacros", "Keyline DevOps macro: release readiness", "", descriptor.Confluence,
 		map[string]string{"view": "status", "issues": "PAY-7,PAY-1,PAY-9,WEB-7,WEB-10,OPS-1,OPS-7,OPS-8"}},
 	{"macro-deployments", "keyline-devops", "dynamicContentMacros", "Keyline DevOps macro: recent deployments", "", descriptor.Confluence, map[string]string{"view": "deployments"}},
+	{"macro-metrics", "keyline-devops", "dynamicContentMacros", "Keyline DevOps macro: release metrics", "", descriptor.Confluence, map[string]string{"view": "metrics", "days": "120"}},
+	{"macro-release-notes", "keyline-devops", "dynamicContentMacros", "Keyline DevOps macro: release notes", "", descriptor.Confluence, map[string]string{"view": "release-notes", "days": "30"}},
 	{"project-page", "release-metrics", "jiraProjectPages", "Release metrics", "480px", descriptor.Jira, nil},
 	{"jira-configure", "configure", "configurePage", "Configure Keyline for Jira", "560px", descriptor.Jira, nil},
 	{"confluence-configure", "configure", "configurePage", "Configure Keyline for Confluence", "420px", descriptor.Confluence, nil},
