@@ -171,16 +171,17 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 	var out []ReleaseDeployment
 	for rows.Next() {
 		var (
-			d               ReleaseDeployment
-			typ, state      string
-			finished, recov sql.NullTime
+			d          ReleaseDeployment
+			typ, state string
+			finished   sql.NullTime
+			recov      anyTime
 		)
 		if err := rows.Scan(&d.ID, &d.PipelineName, &d.Sequence, &d.Service, &d.Environment, &typ, &state,
 			&finished, &d.URL, &d.CommitCount, &d.SuspectOf, &recov); err != nil {
 			return nil, fmt.Errorf("store: release deployments: %w", err)
 		}
 		d.Type, d.State = devops.EnvironmentType(typ), devops.DeploymentState(state)
-		d.FinishedAt, d.RecoveredAt = nullTime(finished), nullTime(recov)
+		d.FinishedAt, d.RecoveredAt = nullTime(finished), recov.Time
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
@@ -533,9 +534,13 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 		return nil, fmt.Errorf("store: issue cycles: %w", err)
 	}
 	where, args := s.factWhere(t, sc, "issue_key")
-	q := `SELECT f.issue_key, f.deployed_at, (SELECT MIN(j.started_at) FROM jira_issues j
-			WHERE j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL)
-		FROM issue_first_deployments f WHERE ` + where
+	// A join rather than MIN(): SQLite reads an aggregate of a timestamp
+	// column back as text. Two live issues with one key (a missed move)
+	// give two rows; the first is kept.
+	q := `SELECT f.issue_key, f.deployed_at, j.started_at
+		FROM issue_first_deployments f
+		LEFT JOIN jira_issues j ON j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL
+		WHERE ` + where
 	rows, err := s.db.WithContext(ctx).Raw(q, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("store: issue cycles: %w", err)

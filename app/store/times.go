@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // sqliteTimeLayout is how timestamps are stored on SQLite: UTC, fixed width,
 // microseconds. Fixed width makes text comparison equal time comparison (the
@@ -36,3 +39,34 @@ func (s *Store) tsOrNil(t *time.Time) any {
 // fromDB normalises a scanned timestamp: pgx returns local time, and callers
 // compare with values that went through normTime.
 func fromDB(t time.Time) time.Time { return t.UTC() }
+
+// anyTime scans a timestamp that SQLite may hand back as text: the result
+// of an expression (a subquery, MIN, CASE) has no declared column type, so
+// the driver cannot tell it is a time. Valid is false for NULL.
+type anyTime struct {
+	Time  time.Time
+	Valid bool
+}
+
+// Scan implements sql.Scanner.
+func (a *anyTime) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		a.Time, a.Valid = time.Time{}, false
+		return nil
+	case time.Time:
+		a.Time, a.Valid = fromDB(x), true
+		return nil
+	case []byte:
+		return a.Scan(string(x))
+	case string:
+		for _, layout := range []string{sqliteTimeLayout, time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05"} {
+			if t, err := time.Parse(layout, x); err == nil {
+				a.Time, a.Valid = t.UTC(), true
+				return nil
+			}
+		}
+		return fmt.Errorf("store: %q is not a timestamp", x)
+	}
+	return fmt.Errorf("store: cannot read %T as a timestamp", v)
+}

@@ -26,7 +26,7 @@ type expectation struct {
 
 // The frames of the host page, by its own id (the suffix of each iframe name).
 var allFrames = []string{"issue-panel", "issue-summary", "macro-status", "macro-deployments",
-	"project-page", "jira-configure", "confluence-configure"}
+	"macro-metrics", "macro-release-notes", "project-page", "jira-configure", "confluence-configure"}
 
 // TestPagesInJiraAndConfluence loads the preview host page in Chromium,
 // which frames Keyline's issue panel, issue summary, Confluence macro (both
@@ -71,7 +71,15 @@ func TestPagesInJiraAndConfluence(t *testing.T) {
 			folded: []string{"production", "staging", "development"},
 			absent: []string{"not installed", "No deployments"},
 			hooks:  []string{"macro-deployments", "environment", "macro-deployment", "deployment-issues"}},
-		{frame: "project-page", texts: []string{"Release metrics", "PAY"}},
+		{frame: "macro-metrics",
+			texts:  []string{"Deployment frequency", "Lead time for changes", "Change failure rate", "DORA 2023 benchmark"},
+			absent: []string{"not installed", "No deployment to a production-type environment"},
+			hooks:  []string{"metrics", "figure-deployment-frequency", "figure-lead-time", "trend-lead-time", "timeline", "slowest"}},
+		{frame: "macro-release-notes", hooks: []string{"release-notes"}, absent: []string{"not installed"}},
+		{frame: "project-page",
+			texts:  []string{"Release metrics", "PAY", "Deployment frequency", "Cycle time"},
+			absent: []string{"No deployment to a production-type environment"},
+			hooks:  []string{"metrics", "metrics-filter", "figure-change-failure-rate", "trend-deployment-frequency", "timeline", "csv-links"}},
 		{frame: "jira-configure", texts: []string{siteHost, s.cfg.JiraAppKey()}},
 		{frame: "confluence-configure", texts: []string{siteHost}, absent: []string{"not installed"}},
 	})
