@@ -3,27 +3,34 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx" for the metrics run's database/sql handle
 	"golang.org/x/sync/errgroup"
 
 	"github.com/keyline/keyline/app/config"
 	"github.com/keyline/keyline/app/loadtest"
+	"github.com/keyline/keyline/app/release"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/app/tenant"
 )
 
-const loadtestUsage = `usage: keyline loadtest ingest|panel [flags]
+const loadtestUsage = `usage: keyline loadtest ingest|panel|metrics [flags]
 
 Load-tests a running Keyline. Both scenarios first seed the database the
 server uses (the same KEYLINE_* settings as keyline serve:
@@ -61,6 +68,32 @@ The exit status is 1 when any measured request failed or got no answer at
 all: for ingest, any answer other than 200 "accepted"; for panel, any answer
 other than 200 with the requested issue's panel. The error line says which.
 Run it against a database of its own: it adds sites and data to it.
+
+metrics needs no server: it measures the release report (release.Build, what
+the project page and the API compute) on PostgreSQL. It first seeds site
+loadtest-history with --deployments deployments and --commits commits over
+three years (set-based SQL inside the database; minutes at the default
+scale), unless the site already holds its history, which it then reuses.
+It then builds reports over windows ending at the history's end (up to 29
+days before it), site-wide, for one project and for one service, and prints
+p50/p90/p95/p99/max per scenario. Its flags:
+  --database-url URL           PostgreSQL (default KEYLINE_DATABASE_URL)
+  --deployments 1000000        deployments to seed
+  --commits 5000000            commits to seed (about)
+  --services 25                services to seed
+  --seed 1                     pseudo-random seed of the history
+  --seed-only                  seed (or find) the history and stop
+  --requests 200               reports built per scenario, after --warmup 5
+  --concurrency 1              reports built at a time
+  --window 30d,90d,365d        windows (days), comma-separated
+  --project PAY                project of the project scenario; '' skips it
+  --service payments-api       service of the service scenario; '' skips it
+  --approach rollup            rollup (the product), join (lead time computed
+                               from the commit tables at query time) or both
+  --max-p95 200ms              exit 1 when a scenario's p95 is above; 0: never
+  --json                       print the results as JSON
+KEYLINE_SECRET_KEY seals the site's shared secret when it is installed; a
+random key is used when unset (the secret is never needed here).
 `
 
 // loadtestFlags are the settings of one load run.
@@ -92,16 +125,18 @@ const loadtestSourceName = "loadtest"
 // runLoadtest runs "keyline loadtest …".
 func runLoadtest(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("loadtest: missing scenario (ingest, panel); see keyline loadtest help")
+		return errors.New("loadtest: missing scenario (ingest, panel, metrics); see keyline loadtest help")
 	}
 	scenario, args := args[0], args[1:]
 	switch scenario {
+	case "metrics":
+		return loadtestMetrics(ctx, args, env, stdout, stderr)
 	case "ingest", "panel":
 	case "help", "-h", "--help":
 		_, err := fmt.Fprint(stdout, loadtestUsage)
 		return err
 	default:
-		return fmt.Errorf("loadtest: unknown scenario %q (ingest, panel)", scenario)
+		return fmt.Errorf("loadtest: unknown scenario %q (ingest, panel, metrics)", scenario)
 	}
 	f, err := parseLoadtestFlags(scenario, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -569,4 +604,217 @@ func panelSiteSeeded(ctx context.Context, st *store.Store, t *tenant.Tenant, iss
 		return false, err
 	}
 	return links[store.EntityCommit] > 0, nil
+}
+
+// metricsFlags are the settings of "keyline loadtest metrics".
+type metricsFlags struct {
+	databaseURL                    string
+	deployments, commits, services int
+	seed                           int64
+	seedOnly                       bool
+	requests, warmup, concurrency  int
+	windows                        []time.Duration
+	project, service               string
+	approaches                     []string
+	maxP95                         time.Duration
+	asJSON                         bool
+}
+
+func parseMetricsFlags(args []string, env map[string]string) (*metricsFlags, error) {
+	f := &metricsFlags{}
+	fs := flag.NewFlagSet("keyline loadtest metrics", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.databaseURL, "database-url", env["KEYLINE_DATABASE_URL"], "PostgreSQL URL")
+	fs.IntVar(&f.deployments, "deployments", loadtest.DefaultHistoryDeployments, "deployments to seed")
+	fs.IntVar(&f.commits, "commits", loadtest.DefaultHistoryCommits, "commits to seed")
+	fs.IntVar(&f.services, "services", loadtest.DefaultHistoryServices, "services to seed")
+	fs.Int64Var(&f.seed, "seed", 1, "pseudo-random seed")
+	fs.BoolVar(&f.seedOnly, "seed-only", false, "seed and stop")
+	fs.IntVar(&f.requests, "requests", 200, "reports per scenario")
+	fs.IntVar(&f.warmup, "warmup", 5, "reports first built and not counted")
+	fs.IntVar(&f.concurrency, "concurrency", 1, "reports built at a time")
+	windows := fs.String("window", "30d,90d,365d", "windows")
+	fs.StringVar(&f.project, "project", loadtest.HistoryProjects()[0], "project of the project scenario")
+	fs.StringVar(&f.service, "service", loadtest.HistoryService(0), "service of the service scenario")
+	approach := fs.String("approach", loadtest.ApproachRollup, "rollup, join or both")
+	fs.DurationVar(&f.maxP95, "max-p95", 200*time.Millisecond, "p95 above which the run fails")
+	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if u, err := url.Parse(f.databaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, errors.New("--database-url (or KEYLINE_DATABASE_URL) must be a postgres:// URL: the metrics run measures PostgreSQL")
+	}
+	for w := range strings.SplitSeq(*windows, ",") {
+		w = strings.TrimSpace(w)
+		var d time.Duration
+		if days, ok := strings.CutSuffix(w, "d"); ok {
+			n, err := strconv.Atoi(days)
+			if err != nil {
+				return nil, fmt.Errorf("--window %q: want days such as 90d", w)
+			}
+			d = time.Duration(n) * 24 * time.Hour
+		} else if v, err := time.ParseDuration(w); err == nil {
+			d = v
+		}
+		if d <= 0 || d > store.MaxReleaseWindow {
+			return nil, fmt.Errorf("--window %q: want a positive window of at most %d days", w, int(store.MaxReleaseWindow.Hours()/24))
+		}
+		f.windows = append(f.windows, d)
+	}
+	switch *approach {
+	case loadtest.ApproachRollup, loadtest.ApproachJoin:
+		f.approaches = []string{*approach}
+	case "both":
+		f.approaches = []string{loadtest.ApproachRollup, loadtest.ApproachJoin}
+	default:
+		return nil, fmt.Errorf("--approach %q: want rollup, join or both", *approach)
+	}
+	switch {
+	case f.deployments < 3 || f.commits < 1 || f.services < 1:
+		return nil, errors.New("--deployments (at least 3), --commits and --services must be positive")
+	case f.requests < 1 || f.warmup < 0 || f.concurrency < 1:
+		return nil, errors.New("--requests and --concurrency must be positive, --warmup not negative")
+	case f.maxP95 < 0:
+		return nil, errors.New("--max-p95 must not be negative")
+	}
+	return f, nil
+}
+
+// metricsResultJSON is one scenario of --json output.
+type metricsResultJSON struct {
+	Approach    string   `json:"approach"`
+	Scenario    string   `json:"scenario"`
+	WindowDays  float64  `json:"window_days"`
+	Projects    []string `json:"projects,omitempty"`
+	Service     string   `json:"service,omitempty"`
+	Concurrency int      `json:"concurrency"`
+	Requests    int      `json:"requests"`
+	P50         float64  `json:"p50_ms"`
+	P90         float64  `json:"p90_ms"`
+	P95         float64  `json:"p95_ms"`
+	P99         float64  `json:"p99_ms"`
+	Max         float64  `json:"max_ms"`
+	Deployments int      `json:"deployments_in_last_report"`
+	Changes     int      `json:"changes_in_last_report"`
+}
+
+// loadtestMetrics runs "keyline loadtest metrics": see loadtestUsage.
+func loadtestMetrics(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
+	f, err := parseMetricsFlags(args, env)
+	if errors.Is(err, flag.ErrHelp) {
+		_, err := fmt.Fprint(stdout, loadtestUsage)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("loadtest metrics: %w", err)
+	}
+	// The store seals the seeded site's secret; the run never needs it, so
+	// any key will do when none is configured.
+	senv := maps.Clone(env)
+	senv["KEYLINE_DATABASE_URL"] = f.databaseURL
+	if senv["KEYLINE_SECRET_KEY"] == "" {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return fmt.Errorf("loadtest metrics: secret key: %w", err)
+		}
+		senv["KEYLINE_SECRET_KEY"] = hex.EncodeToString(key)
+	}
+	cfg, err := config.Load(senv)
+	if err != nil {
+		return fmt.Errorf("loadtest metrics: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	st, err := openStore(ctx, cfg, newLogger(quietConfig(cfg), stderr))
+	if err != nil {
+		return fmt.Errorf("loadtest metrics: %w", err)
+	}
+	defer st.Close()
+	db, err := sql.Open("pgx", f.databaseURL)
+	if err != nil {
+		return fmt.Errorf("loadtest metrics: %w", err)
+	}
+	defer db.Close()
+	hist, err := loadtest.SeedHistory(ctx, db, loadtest.HistoryOptions{Tenants: st, AppKey: cfg.JiraAppKey(),
+		Deployments: f.deployments, Commits: f.commits, Services: f.services, Seed: f.seed, Log: log})
+	if err != nil {
+		return fmt.Errorf("loadtest metrics: %w", err)
+	}
+	if !f.asJSON {
+		how := fmt.Sprintf("seeded in %s", hist.Took.Round(time.Second))
+		if hist.Reused {
+			how = "already seeded; reused"
+		}
+		fmt.Fprintf(stdout, "site %s (tenant %d), %s: deployments %s – %s\n", loadtest.DefaultHistoryClientKey,
+			hist.Tenant.ID, how, hist.From.Format(time.DateOnly), hist.To.Format(time.DateOnly))
+		for _, tbl := range slices.Sorted(maps.Keys(hist.Rows)) {
+			fmt.Fprintf(stdout, "  %-26s %12d rows\n", tbl, hist.Rows[tbl])
+		}
+	}
+	if f.seedOnly {
+		return nil
+	}
+	var scenarios []loadtest.MetricsScenario
+	for _, w := range f.windows {
+		days := fmt.Sprintf("%gd", w.Hours()/24)
+		scenarios = append(scenarios, loadtest.MetricsScenario{Name: "site " + days, Window: w})
+		if f.project != "" {
+			scenarios = append(scenarios, loadtest.MetricsScenario{Name: "project " + f.project + " " + days,
+				Window: w, Projects: []string{f.project}})
+		}
+		if f.service != "" {
+			scenarios = append(scenarios, loadtest.MetricsScenario{Name: "service " + f.service + " " + days,
+				Window: w, Service: f.service})
+		}
+	}
+	if !f.asJSON {
+		fmt.Fprintf(stdout, "\n%-8s %-30s %5s %6s %9s %9s %9s %9s %9s %7s %8s\n", "approach", "scenario", "conc",
+			"builds", "p50", "p90", "p95", "p99", "max", "deps", "changes")
+	}
+	var (
+		out  []metricsResultJSON
+		slow []string
+	)
+	msf := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	for _, approach := range f.approaches {
+		var rs release.Store = st
+		if approach == loadtest.ApproachJoin {
+			rs = loadtest.JoinLeadStore{Store: st, DB: db}
+		}
+		for i, sc := range scenarios {
+			res, err := loadtest.RunMetrics(ctx, loadtest.MetricsRun{Store: rs, Tenant: hist.Tenant, End: hist.To,
+				EndJitter: 29 * 24 * time.Hour, Scenario: sc, Requests: f.requests, Warmup: f.warmup,
+				Concurrency: f.concurrency, Slowest: 10, Seed: uint64(i + 1)})
+			if err != nil {
+				return fmt.Errorf("loadtest metrics: %w", err)
+			}
+			res.Approach = approach
+			l := res.Latency
+			if f.asJSON {
+				out = append(out, metricsResultJSON{Approach: approach, Scenario: sc.Name, WindowDays: sc.Window.Hours() / 24,
+					Projects: sc.Projects, Service: sc.Service, Concurrency: res.Concurrency, Requests: res.Requests,
+					P50: msf(l.P50), P90: msf(l.P90), P95: msf(res.P95), P99: msf(l.P99), Max: msf(l.Max),
+					Deployments: res.Deployments, Changes: res.Changes})
+			} else {
+				fmt.Fprintf(stdout, "%-8s %-30s %5d %6d %7.1fms %7.1fms %7.1fms %7.1fms %7.1fms %7d %8d\n", approach,
+					sc.Name, res.Concurrency, res.Requests, msf(l.P50), msf(l.P90), msf(res.P95), msf(l.P99), msf(l.Max),
+					res.Deployments, res.Changes)
+			}
+			if f.maxP95 > 0 && res.P95 > f.maxP95 {
+				slow = append(slow, fmt.Sprintf("%s %s (p95 %s)", approach, sc.Name, res.P95.Round(time.Millisecond)))
+			}
+		}
+	}
+	if f.asJSON {
+		if err := writeJSON(stdout, out); err != nil {
+			return fmt.Errorf("loadtest metrics: write report: %w", err)
+		}
+	}
+	if len(slow) > 0 {
+		return fmt.Errorf("loadtest metrics: p95 above %s: %s", f.maxP95, strings.Join(slow, "; "))
+	}
+	return nil
 }
