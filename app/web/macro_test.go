@@ -481,7 +481,8 @@ func TestMacroBadParameters(t *testing.T) {
 	// page escapes them as HTML and the export's error answer as JSON.
 	cases := []struct{ query, reason string }{
 		{"projects=&view=deployments", "Name at least one Jira project key."},
-		{"projects=OPS&view=metrics", "is not one Keyline knows; choose status or deployments."},
+		{"projects=OPS&view=burndown", "is not one Keyline knows; choose status, deployments, metrics or release-notes."},
+		{"projects=OPS&view=metrics&days=0&year=2020", "days must be a whole number from 1 to 732. year must be a DORA benchmark year"},
 		{"projects=OPS-1&view=deployments", "OPS-1"},
 		{"projects=OPS&view=status", "The status view needs issue keys or a fix version."},
 		{"projects=OPS&view=status&issues=OPS-7,nope", "NOPE"},
