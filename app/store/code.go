@@ -416,26 +416,24 @@ func (w *batchWriter) pullRequest(in devops.PullRequest) error {
 	if err := w.setLinks(EntityPullRequest, id, pr.IssueKeys); err != nil {
 		return err
 	}
-	if pr.State == devops.PullRequestMerged && pr.MergeCommitSHA != "" && len(pr.IssueKeys) > 0 {
-		// Deployments that already shipped the merge commit now reach the
-		// pull request's issues too.
-		var deployments []string
-		err := w.tx.Raw(`SELECT DISTINCT deployment_id FROM deployment_commits
-			WHERE tenant_id = ? AND sha = ? LIMIT ?`, w.t.ID, pr.MergeCommitSHA, maxRelinks).Scan(&deployments).Error
-		if err != nil {
+	if pr.State != devops.PullRequestMerged || pr.MergeCommitSHA == "" {
+		return nil
+	}
+	// Deployments that already shipped the merge commit now reach the pull
+	// request's issues too, and their changes regroup around it.
+	var deployments []string
+	err = w.tx.Raw(`SELECT DISTINCT deployment_id FROM deployment_commits
+		WHERE tenant_id = ? AND sha = ? LIMIT ?`, w.t.ID, pr.MergeCommitSHA, maxRelinks).Scan(&deployments).Error
+	if err != nil {
+		return err
+	}
+	for _, d := range deployments {
+		if err := w.addLinks(EntityDeployment, d, pr.IssueKeys); err != nil {
 			return err
 		}
-		for _, d := range deployments {
-			if err := w.addLinks(EntityDeployment, d, pr.IssueKeys); err != nil {
-				return err
-			}
-		}
 	}
-	// Its deployments' changes regroup around it.
-	if pr.State == devops.PullRequestMerged && pr.MergeCommitSHA != "" {
-		if err := w.recordFirstDeploymentsOf(pr.MergeCommitSHA); err != nil {
-			return fmt.Errorf("release facts: %w", err)
-		}
+	if err := w.recordFirstDeploymentsOf(deployments); err != nil {
+		return fmt.Errorf("release facts: %w", err)
 	}
 	return nil
 }

@@ -139,6 +139,41 @@ func (s *Store) JiraIssueByKey(ctx context.Context, t *tenant.Tenant, key string
 	return &is, nil
 }
 
+// liveJiraIssues returns the live issues of t with any of keys, by key.
+// Rows are read oldest first, so that of two live rows sharing a key (a
+// move whose webhook was missed) the most recently updated wins, as in
+// JiraIssueByKey.
+func liveJiraIssues(db *gorm.DB, t *tenant.Tenant, keys []string) (map[string]*JiraIssue, error) {
+	out := map[string]*JiraIssue{}
+	for _, part := range chunks(keys, maxInList) {
+		rows, err := db.Raw(`SELECT issue_id, issue_key, project_key, summary, status_name, status_category,
+				issue_type, updated_at, started_at, done_at
+			FROM jira_issues
+			WHERE tenant_id = ? AND issue_key IN (`+inList(len(part))+`) AND deleted_at IS NULL
+			ORDER BY updated_at, issue_id`, anys([]any{t.ID}, part)...).Rows()
+		if err != nil {
+			return nil, fmt.Errorf("jira issues: %w", err)
+		}
+		err = scanAll(rows, func(r rowScanner) error {
+			var (
+				is            JiraIssue
+				started, done sql.NullTime
+			)
+			if err := r.Scan(&is.IssueID, &is.IssueKey, &is.ProjectKey, &is.Summary, &is.StatusName,
+				&is.StatusCategory, &is.IssueType, &is.UpdatedAt, &started, &done); err != nil {
+				return err
+			}
+			is.UpdatedAt, is.StartedAt, is.DoneAt = fromDB(is.UpdatedAt), nullTime(started), nullTime(done)
+			out[is.IssueKey] = &is
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("jira issues: %w", err)
+		}
+	}
+	return out, nil
+}
+
 // CountJiraIssues returns how many live issues of t are known in the project
 // projectKey.
 func (s *Store) CountJiraIssues(ctx context.Context, t *tenant.Tenant, projectKey string) (int, error) {

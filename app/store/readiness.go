@@ -118,31 +118,15 @@ func (s *Store) IssueReadiness(ctx context.Context, t *tenant.Tenant, keys []str
 	in := inList(len(keys))
 	binds := anys([]any{t.ID}, keys)
 
-	// Ordered oldest first, so that of two live rows sharing a key (a move
-	// whose webhook was missed) the most recently updated wins, as in
-	// JiraIssueByKey.
-	rows, err := db.Raw(`SELECT issue_id, issue_key, project_key, summary, status_name, status_category, updated_at
-		FROM jira_issues
-		WHERE tenant_id = ? AND issue_key IN (`+in+`) AND deleted_at IS NULL
-		ORDER BY updated_at, issue_id`, binds...).Rows()
+	issues, err := liveJiraIssues(db, t, keys)
 	if err != nil {
-		return nil, fmt.Errorf("store: issue readiness: issues: %w", err)
+		return nil, fmt.Errorf("store: issue readiness: %w", err)
 	}
-	err = scanAll(rows, func(r rowScanner) error {
-		var is JiraIssue
-		if err := r.Scan(&is.IssueID, &is.IssueKey, &is.ProjectKey, &is.Summary, &is.StatusName,
-			&is.StatusCategory, &is.UpdatedAt); err != nil {
-			return err
-		}
-		is.UpdatedAt = fromDB(is.UpdatedAt)
-		byKey[is.IssueKey].Issue = &is
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: issue readiness: issues: %w", err)
+	for k, is := range issues {
+		byKey[k].Issue = is
 	}
 
-	rows, err = db.Raw(`SELECT l.issue_key, e.state, COUNT(*) FROM issue_links l
+	rows, err := db.Raw(`SELECT l.issue_key, e.state, COUNT(*) FROM issue_links l
 		JOIN pull_requests e ON e.tenant_id = l.tenant_id AND e.id = l.entity_id
 		WHERE l.tenant_id = ? AND l.entity_type = '`+EntityPullRequest+`' AND l.issue_key IN (`+in+`)
 		GROUP BY l.issue_key, e.state`, binds...).Rows()

@@ -227,16 +227,10 @@ func (w *batchWriter) changesOf(shas []string) ([]factChange, error) {
 	return out, nil
 }
 
-// recordFirstDeploymentsOf rewrites the release facts of the deployments
-// that shipped sha: a pull request merged by it, reported after they were
-// linked, turns its commits into one change.
-func (w *batchWriter) recordFirstDeploymentsOf(sha string) error {
-	var ids []string
-	err := w.tx.Raw(`SELECT DISTINCT deployment_id FROM deployment_commits WHERE tenant_id = ? AND sha = ? LIMIT ?`,
-		w.t.ID, sha, maxRelinks).Scan(&ids).Error
-	if err != nil {
-		return err
-	}
+// recordFirstDeploymentsOf rewrites the release facts of deployments ids,
+// which shipped a pull request's merge commit: the pull request, reported
+// after they were linked, turns its commits into one change.
+func (w *batchWriter) recordFirstDeploymentsOf(ids []string) error {
 	for _, id := range ids {
 		var shas, keys []string
 		if err := w.tx.Raw(`SELECT sha FROM deployment_commits WHERE tenant_id = ? AND deployment_id = ?`,

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -21,7 +22,7 @@ func (s *Server) exportProjectMetrics(c echo.Context) error {
 	if format != "" && format != "csv" && format != "json" {
 		return badRequest("format must be csv or json")
 	}
-	if !validTable(name) {
+	if !slices.Contains(releaseTables, name) {
 		return notFound("no such table; tables are " + strings.Join(releaseTables, ", "))
 	}
 	p, err := parseReleaseParams(c.QueryParams(), s.deps.Now())
@@ -46,15 +47,6 @@ func (s *Server) exportProjectMetrics(c echo.Context) error {
 // maxExportedChanges is how many of the slowest changes the changes table
 // exports.
 const maxExportedChanges = 100
-
-func validTable(name string) bool {
-	for _, t := range releaseTables {
-		if t == name {
-			return true
-		}
-	}
-	return false
-}
 
 // writeCSV answers with t as a CSV attachment named filename.
 func writeCSV(c echo.Context, filename string, t table) error {

@@ -116,8 +116,8 @@ func parseReleaseParams(q url.Values, now time.Time) (releaseParams, error) {
 			p.filter.Types = append(p.filter.Types, et)
 		}
 	}
-	if len(p.filter.Types) > 5 {
-		problems = append(problems, "Name at most 5 environment types.")
+	if len(p.filter.Types) > store.MaxReleaseTypes {
+		problems = append(problems, fmt.Sprintf("Name at most %d environment types.", store.MaxReleaseTypes))
 	}
 	if len(problems) > 0 {
 		return p, badRequest("The metrics' settings need a change: " + strings.Join(problems, " "))

@@ -42,7 +42,7 @@ func metricsView(r *release.Report, p releaseParams, scope, jiraURL string, now 
 	}
 	v.Figures = figureViews(r)
 	v.Trends = trendViews(r)
-	v.Timeline = timelineView(r, now)
+	v.Timeline = timelineView(r)
 	for _, c := range r.Slowest {
 		v.Slowest = append(v.Slowest, slowChangeView(c, jiraURL, now))
 	}
@@ -236,38 +236,35 @@ func trendViews(r *release.Report) []templates.TrendView {
 
 // timelineView puts the window's deployments in lanes per environment,
 // keeping the most recent when there are too many to draw.
-func timelineView(r *release.Report, now time.Time) templates.TimelineView {
+func timelineView(r *release.Report) templates.TimelineView {
 	v := templates.TimelineView{From: r.Filter.Window.From, To: r.Filter.Window.To}
 	deps := r.Deployments
 	if len(deps) > maxTimelineDots {
 		v.Omitted = len(deps) - maxTimelineDots
 		deps = deps[len(deps)-maxTimelineDots:]
 	}
-	lanes := map[string]*templates.TimelineLane{}
-	var order []string
-	types := map[string]devops.EnvironmentType{}
+	lanes := map[string]int{} // environment → index in v.Lanes
 	for _, d := range deps {
-		l := lanes[d.Environment]
-		if l == nil {
-			l = &templates.TimelineLane{Environment: d.Environment, Type: string(envType(d.Type)), TypeLabel: environmentLabel(d.Type)}
-			lanes[d.Environment] = l
-			order = append(order, d.Environment)
-			types[d.Environment] = d.Type
+		i, ok := lanes[d.Environment]
+		if !ok {
+			i = len(v.Lanes)
+			lanes[d.Environment] = i
+			v.Lanes = append(v.Lanes, templates.TimelineLane{Environment: d.Environment, Type: string(envType(d.Type)),
+				TypeLabel: environmentLabel(d.Type)})
 		}
-		l.Dots = append(l.Dots, templates.TimelineDot{
+		state := deploymentLozenge(d.State)
+		v.Lanes[i].Dots = append(v.Lanes[i].Dots, templates.TimelineDot{
 			At:    d.FinishedAt,
-			State: deploymentLozenge(d.State),
+			State: state,
 			Title: fmt.Sprintf("%s · %s · %s", strings.TrimSpace(cmp.Or(d.Service, d.PipelineName)+" "+number(d.Sequence)),
-				deploymentLozenge(d.State).Label, d.FinishedAt.UTC().Format("2 Jan 15:04 UTC")),
+				state.Label, d.FinishedAt.UTC().Format("2 Jan 15:04 UTC")),
 			URL: safeURL(d.URL),
 		})
 	}
-	slices.SortFunc(order, func(a, b string) int {
-		return cmp.Or(cmp.Compare(environmentOrder(types[a]), environmentOrder(types[b])), cmp.Compare(a, b))
+	slices.SortFunc(v.Lanes, func(a, b templates.TimelineLane) int {
+		return cmp.Or(cmp.Compare(environmentOrder(devops.EnvironmentType(a.Type)), environmentOrder(devops.EnvironmentType(b.Type))),
+			cmp.Compare(a.Environment, b.Environment))
 	})
-	for _, name := range order {
-		v.Lanes = append(v.Lanes, *lanes[name])
-	}
 	return v
 }
 
