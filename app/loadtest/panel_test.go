@@ -170,7 +170,11 @@ func TestRunLoadsIssuePanelsWithFreshTokens(t *testing.T) {
 	start := time.Now()
 	now := func() time.Time { return start.Add(time.Duration(tick.Add(1)) * time.Second) }
 	fake := newFakePanels(sites, func() time.Time { return start.Add(time.Duration(tick.Load()) * time.Second) })
-	fake.lifetime = 90 * time.Second
+	// The clock moves with every token, so a worker stalled while the others
+	// sign ninety tokens would present an expired one under a 90 s
+	// lifetime (seen on a loaded CI machine). A day outlasts any run; the
+	// lifetime check above still compares exp − iat exactly.
+	fake.lifetime = 24 * time.Hour
 	gen, err := IssuePanels{BaseURL: serve(t, fake) + "/", AppKey: testPanelAppKey, Sites: sites,
 		TokenLifetime: fake.lifetime, Now: now}.Generator()
 	if err != nil {
