@@ -53,7 +53,7 @@ type Durations struct {
 
 // Summarise builds Durations from values; non-positive values are excluded.
 func Summarise(values []time.Duration) Durations {
-	var kept []time.Duration
+	kept := make([]time.Duration, 0, len(values))
 	d := Durations{}
 	for _, v := range values {
 		if v <= 0 {

@@ -9,6 +9,7 @@ package release
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -88,8 +89,11 @@ type Report struct {
 	Changes int
 }
 
-// Build reads what the filter covers and computes its figures; the reads
-// run in parallel.
+// Build reads what the filter covers and computes its figures. Each read
+// runs in its own goroutine and computes its own figures, for the window and
+// for every trend period, as soon as its rows arrive: the figures of one
+// kind depend only on that kind's rows, so the work overlaps the slower
+// reads and spreads over the cores instead of waiting for all of them.
 func Build(ctx context.Context, st Store, t *tenant.Tenant, f Filter) (*Report, error) {
 	if f.Window.Location == nil {
 		f.Window.Location = time.UTC
@@ -98,27 +102,60 @@ func Build(ctx context.Context, st Store, t *tenant.Tenant, f Filter) (*Report, 
 		f.Benchmark = metrics.Benchmark2023
 	}
 	sc := f.scope()
-	var (
-		r       = &Report{Filter: f}
-		changes []store.ChangeLead
-		cycles  []store.IssueCycle
-	)
+	r := &Report{Filter: f}
+	var bounds []time.Time
+	r.Granularity, bounds = periods(f.Window)
+	if len(bounds) > 1 {
+		r.Trend = make([]Period, len(bounds)-1)
+		for i := range r.Trend {
+			r.Trend[i] = Period{Start: bounds[i], End: bounds[i+1]}
+		}
+	}
+	// Each goroutine writes its own fields of r.Figures and of every
+	// r.Trend[i], never another's.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		r.Deployments, err = st.ReleaseDeployments(gctx, t, sc)
-		return err
+	g.Go(func() error {
+		deps, err := st.ReleaseDeployments(gctx, t, sc)
+		if err != nil {
+			return err
+		}
+		r.Deployments = deps
+		fill(r, bounds, deps, func(d store.ReleaseDeployment) time.Time { return d.FinishedAt },
+			func(w metrics.Window, fig *Figures, deps []store.ReleaseDeployment) {
+				fig.Frequency, fig.FailureRate, fig.Recovery = deploymentFigures(w, deps)
+			})
+		return nil
 	})
-	g.Go(func() (err error) {
-		changes, err = st.ChangeLeads(gctx, t, sc)
-		return err
+	g.Go(func() error {
+		changes, err := st.ChangeLeads(gctx, t, sc)
+		if err != nil {
+			return err
+		}
+		r.Changes = len(changes)
+		fill(r, bounds, changes, func(c store.ChangeLead) time.Time { return c.DeployedAt },
+			func(_ metrics.Window, fig *Figures, changes []store.ChangeLead) { fig.LeadTime = leadTime(changes) })
+		return nil
 	})
-	g.Go(func() (err error) {
-		r.Incidents, err = st.ReleaseIncidents(gctx, t, sc)
-		return err
+	g.Go(func() error {
+		incidents, err := st.ReleaseIncidents(gctx, t, sc)
+		if err != nil {
+			return err
+		}
+		r.Incidents = incidents
+		fill(r, bounds, incidents, func(in store.ReleaseIncident) time.Time { return in.OpenedAt },
+			func(_ metrics.Window, fig *Figures, incidents []store.ReleaseIncident) {
+				fig.TimeToRestore = timeToRestore(incidents)
+			})
+		return nil
 	})
-	g.Go(func() (err error) {
-		cycles, err = st.IssueCycles(gctx, t, sc)
-		return err
+	g.Go(func() error {
+		cycles, err := st.IssueCycles(gctx, t, sc)
+		if err != nil {
+			return err
+		}
+		fill(r, bounds, cycles, func(c store.IssueCycle) time.Time { return c.DeployedAt },
+			func(_ metrics.Window, fig *Figures, cycles []store.IssueCycle) { fig.CycleTime = cycleTime(cycles) })
+		return nil
 	})
 	if f.Slowest > 0 {
 		g.Go(func() (err error) {
@@ -129,16 +166,68 @@ func Build(ctx context.Context, st Store, t *tenant.Tenant, f Filter) (*Report, 
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("release report: %w", err)
 	}
-	r.Changes = len(changes)
-	r.Figures = figures(f.Window, r.Deployments, changes, r.Incidents, cycles)
 	r.Bands = bands(f.Benchmark, r.Figures)
-	r.Granularity, r.Trend = trend(f.Window, r.Deployments, changes, r.Incidents, cycles)
 	return r, nil
 }
 
-// figures applies the definitions of app/metrics to one period's rows.
-func figures(w metrics.Window, deps []store.ReleaseDeployment, changes []store.ChangeLead,
-	incidents []store.ReleaseIncident, cycles []store.IssueCycle) Figures {
+// fill computes one kind of figure with compute: for the whole window from
+// all rows, and for each trend period from the rows whose time (at) falls
+// in it.
+func fill[T any](r *Report, bounds []time.Time, rows []T, at func(T) time.Time,
+	compute func(w metrics.Window, fig *Figures, rows []T)) {
+	w := r.Filter.Window
+	compute(w, &r.Figures, rows)
+	if len(r.Trend) == 0 {
+		return
+	}
+	per := make([][]T, len(r.Trend))
+	if slices.IsSortedFunc(rows, func(a, b T) int { return at(a).Compare(at(b)) }) {
+		// The store returns rows in time order: each period is then a
+		// run of them, taken without copying a busy quarter's rows again.
+		for i := range per {
+			lo, _ := slices.BinarySearchFunc(rows, bounds[i], func(row T, t time.Time) int { return cmpBefore(at(row), t) })
+			hi, _ := slices.BinarySearchFunc(rows, bounds[i+1], func(row T, t time.Time) int { return cmpBefore(at(row), t) })
+			per[i] = rows[lo:hi]
+		}
+	} else {
+		for _, row := range rows {
+			if i := periodOf(bounds, at(row)); i >= 0 {
+				per[i] = append(per[i], row)
+			}
+		}
+	}
+	for i := range r.Trend {
+		pw := metrics.Window{From: bounds[i], To: bounds[i+1], Location: w.Location}
+		compute(pw, &r.Trend[i].Figures, per[i])
+	}
+}
+
+// cmpBefore orders a row's time against a period bound so that a binary
+// search finds the first row at or after the bound.
+func cmpBefore(rowAt, bound time.Time) int {
+	if rowAt.Before(bound) {
+		return -1
+	}
+	return 1
+}
+
+// periodOf is the index of the period of bounds that t falls in, or -1.
+func periodOf(bounds []time.Time, t time.Time) int {
+	// Periods are few; a linear scan from the end is simplest.
+	for i := len(bounds) - 2; i >= 0; i-- {
+		if !t.Before(bounds[i]) {
+			if t.Before(bounds[i+1]) {
+				return i
+			}
+			return -1
+		}
+	}
+	return -1
+}
+
+// deploymentFigures applies the deployment definitions of app/metrics to
+// one period's deployments.
+func deploymentFigures(w metrics.Window, deps []store.ReleaseDeployment) (metrics.Frequency, metrics.FailureRate, metrics.Durations) {
 	var (
 		mdeps      = make([]metrics.Deployment, 0, len(deps))
 		suspected  []metrics.Incident
@@ -157,6 +246,11 @@ func figures(w metrics.Window, deps []store.ReleaseDeployment, changes []store.C
 			recoveries = append(recoveries, md)
 		}
 	}
+	return metrics.DeploymentFrequency(mdeps, w), metrics.ChangeFailureRate(mdeps, suspected),
+		metrics.FailedDeploymentRecovery(append(mdeps, recoveries...))
+}
+
+func leadTime(changes []store.ChangeLead) metrics.Durations {
 	mchanges := make([]metrics.Change, 0, len(changes))
 	for _, c := range changes {
 		first := c.DeployedAt // an unknown start makes a zero lead time: excluded
@@ -165,23 +259,24 @@ func figures(w metrics.Window, deps []store.ReleaseDeployment, changes []store.C
 		}
 		mchanges = append(mchanges, metrics.Change{FirstCommitAt: first, DeployedAt: c.DeployedAt})
 	}
+	return metrics.LeadTime(mchanges)
+}
+
+func timeToRestore(incidents []store.ReleaseIncident) metrics.Durations {
 	mincidents := make([]metrics.Incident, 0, len(incidents))
 	for _, in := range incidents {
 		mincidents = append(mincidents, metrics.Incident{ID: in.ID, OpenedAt: in.OpenedAt, ResolvedAt: in.ResolvedAt,
 			SuspectDeploymentID: in.SuspectDeploymentID})
 	}
+	return metrics.TimeToRestore(mincidents)
+}
+
+func cycleTime(cycles []store.IssueCycle) metrics.Durations {
 	missues := make([]metrics.IssueCycle, 0, len(cycles))
 	for _, c := range cycles {
 		missues = append(missues, metrics.IssueCycle{Key: c.Key, StartedAt: c.StartedAt, FirstProductionAt: c.DeployedAt})
 	}
-	return Figures{
-		Frequency:     metrics.DeploymentFrequency(mdeps, w),
-		LeadTime:      metrics.LeadTime(mchanges),
-		FailureRate:   metrics.ChangeFailureRate(mdeps, suspected),
-		TimeToRestore: metrics.TimeToRestore(mincidents),
-		Recovery:      metrics.FailedDeploymentRecovery(append(mdeps, recoveries...)),
-		CycleTime:     metrics.CycleTime(missues),
-	}
+	return metrics.CycleTime(missues)
 }
 
 func bands(b metrics.Benchmark, f Figures) Bands {
@@ -204,61 +299,6 @@ func bands(b metrics.Benchmark, f Figures) Bands {
 // maxWeeklyPeriods is the longest trend cut into weeks; longer windows are
 // cut into months, so a chart has at most about 26 points.
 const maxWeeklyPeriods = 26
-
-// trend cuts the window into weeks (starting Monday) or months of its
-// location and computes each period's figures from the rows that fall in
-// it. A row belongs to the period of its deployment's finish, or of its
-// incident's opening.
-func trend(w metrics.Window, deps []store.ReleaseDeployment, changes []store.ChangeLead,
-	incidents []store.ReleaseIncident, cycles []store.IssueCycle) (string, []Period) {
-	granularity, bounds := periods(w)
-	n := len(bounds) - 1
-	if n <= 0 {
-		return granularity, nil
-	}
-	index := func(t time.Time) int {
-		// Periods are few; a linear scan from the end is simplest.
-		for i := n - 1; i >= 0; i-- {
-			if !t.Before(bounds[i]) {
-				if t.Before(bounds[i+1]) {
-					return i
-				}
-				return -1
-			}
-		}
-		return -1
-	}
-	pd := make([][]store.ReleaseDeployment, n)
-	for _, d := range deps {
-		if i := index(d.FinishedAt); i >= 0 {
-			pd[i] = append(pd[i], d)
-		}
-	}
-	pc := make([][]store.ChangeLead, n)
-	for _, c := range changes {
-		if i := index(c.DeployedAt); i >= 0 {
-			pc[i] = append(pc[i], c)
-		}
-	}
-	pi := make([][]store.ReleaseIncident, n)
-	for _, in := range incidents {
-		if i := index(in.OpenedAt); i >= 0 {
-			pi[i] = append(pi[i], in)
-		}
-	}
-	py := make([][]store.IssueCycle, n)
-	for _, c := range cycles {
-		if i := index(c.DeployedAt); i >= 0 {
-			py[i] = append(py[i], c)
-		}
-	}
-	out := make([]Period, n)
-	for i := range n {
-		pw := metrics.Window{From: bounds[i], To: bounds[i+1], Location: w.Location}
-		out[i] = Period{Start: bounds[i], End: bounds[i+1], Figures: figures(pw, pd[i], pc[i], pi[i], py[i])}
-	}
-	return granularity, out
-}
 
 // periods returns the trend's granularity and its period bounds: the
 // window's start, each week's (or month's) first instant in the window's

@@ -2,6 +2,8 @@ package release
 
 import (
 	"context"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,7 +97,9 @@ func TestPeriodsFollowTheLocalCalendarAcrossDST(t *testing.T) {
 	}
 }
 
-func TestBuildComputesFiguresAndTrend(t *testing.T) {
+// twoWeeks is a store holding two weeks of hand-computed history, and the
+// filter over them.
+func twoWeeks() (*fakeStore, Filter) {
 	h := time.Hour
 	mon := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC) // a Monday
 	dep := func(id string, day int, state devops.DeploymentState) store.ReleaseDeployment {
@@ -122,6 +126,13 @@ func TestBuildComputesFiguresAndTrend(t *testing.T) {
 	}
 	f := Filter{Projects: []string{"KL"}, Window: metrics.Window{From: mon, To: mon.Add(14 * 24 * h)},
 		Benchmark: metrics.Benchmark2023}
+	return st, f
+}
+
+func TestBuildComputesFiguresAndTrend(t *testing.T) {
+	h := time.Hour
+	mon := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	st, f := twoWeeks()
 	r, err := Build(context.Background(), st, &tenant.Tenant{ID: 1}, f)
 	if err != nil {
 		t.Fatal(err)
@@ -155,5 +166,31 @@ func TestBuildComputesFiguresAndTrend(t *testing.T) {
 	if w1.Frequency.Deployments != 2 || w1.LeadTime.N != 2 || w2.Frequency.Deployments != 1 ||
 		w2.FailureRate.Failed != 1 || w2.LeadTime.N != 0 || w2.TimeToRestore.Pending != 1 {
 		t.Errorf("week 1 %+v, week 2 %+v", w1.Figures, w2.Figures)
+	}
+}
+
+// TestBuildDoesNotNeedRowsInTimeOrder: the store's rows come in time order
+// and Build then cuts periods as runs of them; rows in any other order must
+// give the same figures.
+func TestBuildDoesNotNeedRowsInTimeOrder(t *testing.T) {
+	sorted, f := twoWeeks()
+	want, err := Build(context.Background(), sorted, &tenant.Tenant{ID: 1}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shuffled, _ := twoWeeks()
+	slices.Reverse(shuffled.deps)
+	slices.Reverse(shuffled.changes)
+	slices.Reverse(shuffled.incidents)
+	slices.Reverse(shuffled.cycles)
+	got, err := Build(context.Background(), shuffled, &tenant.Tenant{ID: 1}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Figures, want.Figures) {
+		t.Errorf("figures from reversed rows = %+v, want %+v", got.Figures, want.Figures)
+	}
+	if !reflect.DeepEqual(got.Trend, want.Trend) {
+		t.Errorf("trend from reversed rows = %+v, want %+v", got.Trend, want.Trend)
 	}
 }

@@ -185,3 +185,16 @@ func TestConcurrentWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestPostgresSessionTurnsJITOff checks the setting reaches the server: the
+// release reports rely on it (see withSessionDefaults).
+func TestPostgresSessionTurnsJITOff(t *testing.T) {
+	s := dbtest.PostgresStore(t)
+	var jit string
+	if err := s.ScanOne(context.Background(), `SHOW jit`, &jit); err != nil {
+		t.Fatal(err)
+	}
+	if jit != "off" {
+		t.Fatalf("jit = %q on a Keyline session, want off", jit)
+	}
+}

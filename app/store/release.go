@@ -136,17 +136,21 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 	}
 	q := `SELECT d.id, d.pipeline_name, d.sequence_number, d.service,
 			COALESCE(NULLIF(d.environment_name, ''), d.environment_id), d.environment_type, d.state, d.finished_at,
-			d.url, d.commit_count,
-			(SELECT COUNT(*) FROM incidents i WHERE i.tenant_id = d.tenant_id AND i.suspect_deployment_id = d.id),
+			d.url, d.commit_count, COALESCE(s.n, 0),
 			CASE WHEN d.state = 'successful' THEN NULL ELSE (SELECT MIN(n.finished_at) FROM deployments n
 				WHERE n.tenant_id = d.tenant_id AND n.service = d.service AND n.environment_type = d.environment_type
 					AND n.environment_name = d.environment_name AND n.state = 'successful'
 					AND n.finished_at > d.finished_at) END
 		FROM deployments d
+		LEFT JOIN (SELECT suspect_deployment_id AS id, COUNT(*) AS n FROM incidents
+			WHERE tenant_id = ? AND suspect_deployment_id <> '' GROUP BY suspect_deployment_id) s ON s.id = d.id
 		WHERE d.tenant_id = ? AND d.environment_type IN (` + inList(len(sc.Types)) + `)
 			AND d.state IN ('successful', 'failed', 'rolled_back')
 			AND d.finished_at >= ? AND d.finished_at < ?`
-	args := append([]any{t.ID}, sc.typeArgs()...)
+	// Suspect counts come from one grouped scan of the site's incidents
+	// rather than a probe per deployment: a busy quarter has tens of
+	// thousands of deployments and a few dozen incidents.
+	args := append([]any{t.ID, t.ID}, sc.typeArgs()...)
 	args = append(args, s.ts(sc.From), s.ts(sc.To))
 	if sc.Service != "" {
 		q += ` AND d.service = ?`
@@ -220,7 +224,10 @@ func (s *Store) ChangeLeads(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 	where, args := s.factWhere(t, sc, "issue_keys")
 	// database/sql directly: at a busy site this read returns a hundred
 	// thousand rows, and gorm's per-row overhead would be most of its cost.
-	rows, err := s.sqlDB.QueryContext(ctx, s.placeholders(`SELECT `+cols+` FROM change_first_deployments f WHERE `+where), args...)
+	// In time order, so that a report can cut its periods as runs of rows;
+	// for one environment type the time index already yields that order.
+	rows, err := s.sqlDB.QueryContext(ctx, s.placeholders(`SELECT `+cols+` FROM change_first_deployments f WHERE `+where+
+		` ORDER BY f.deployed_at`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: change leads: %w", err)
 	}
@@ -334,11 +341,15 @@ func (s *Store) SlowestChanges(ctx context.Context, t *tenant.Tenant, sc Release
 	q := `SELECT f.change_kind, f.change_id, f.lead_seconds, f.first_commit_at, f.deployed_at, f.service,
 			f.environment_name, f.issue_keys,
 			COALESCE(p.title, c.message, ''), COALESCE(p.number, 0), COALESCE(p.url, c.url, '')
-		FROM change_first_deployments f
+		FROM (SELECT * FROM change_first_deployments f
+			WHERE ` + where + ` AND f.lead_seconds IS NOT NULL
+			ORDER BY f.lead_seconds DESC, f.change_id LIMIT ?) f
 		LEFT JOIN pull_requests p ON f.change_kind = 'pullrequest' AND p.tenant_id = f.tenant_id AND p.id = f.change_id
 		LEFT JOIN commits c ON f.change_kind = 'commit' AND c.tenant_id = f.tenant_id AND c.sha = f.change_id
-		WHERE ` + where + ` AND f.lead_seconds IS NOT NULL
-		ORDER BY f.lead_seconds DESC, f.change_id LIMIT ?`
+		ORDER BY f.lead_seconds DESC, f.change_id`
+	// The limit sits on the fact rows alone: with the joins above it,
+	// PostgreSQL sorted every change of the window in full (spilling to
+	// disk for a busy quarter) instead of keeping the top few.
 	rows, err := s.db.WithContext(ctx).Raw(q, append(args, n*len(sc.Types))...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("store: slowest changes: %w", err)
@@ -535,12 +546,15 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 		return nil, fmt.Errorf("store: issue cycles: %w", err)
 	}
 	where, args := s.factWhere(t, sc, "issue_key")
-	// A join rather than MIN(): SQLite reads an aggregate of a timestamp
-	// column back as text. Two live issues with one key (a missed move)
-	// give two rows; the first is kept.
-	q := `SELECT f.issue_key, f.deployed_at, j.started_at
+	// A probe per issue rather than a join: with a join PostgreSQL hashes
+	// all of a site's live issues, however short the window, while each
+	// probe is an index-only lookup (jira_issues_live_started_idx). MIN
+	// picks one time when two live issues share a key (a missed move);
+	// SQLite reads it back as text, which anyTime parses.
+	q := `SELECT f.issue_key, f.deployed_at,
+			(SELECT MIN(j.started_at) FROM jira_issues j
+				WHERE j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL)
 		FROM issue_first_deployments f
-		LEFT JOIN jira_issues j ON j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL
 		WHERE ` + where
 	rows, err := s.db.WithContext(ctx).Raw(q, args...).Rows()
 	if err != nil {
@@ -551,13 +565,14 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 	seen := map[string]int{}
 	for rows.Next() {
 		var (
-			c                 IssueCycle
-			deployed, started sql.NullTime
+			c        IssueCycle
+			deployed sql.NullTime
+			started  anyTime
 		)
 		if err := rows.Scan(&c.Key, &deployed, &started); err != nil {
 			return nil, fmt.Errorf("store: issue cycles: %w", err)
 		}
-		c.DeployedAt, c.StartedAt = nullTime(deployed), nullTime(started)
+		c.DeployedAt, c.StartedAt = nullTime(deployed), started.Time
 		if i, ok := seen[c.Key]; ok {
 			if c.DeployedAt.Before(out[i].DeployedAt) {
 				out[i] = c
