@@ -250,16 +250,17 @@ func deploymentFigures(w metrics.Window, deps []store.ReleaseDeployment) (metric
 		metrics.FailedDeploymentRecovery(append(mdeps, recoveries...))
 }
 
+// leadTime is metrics.LeadTime over changes that have all been deployed (so
+// none is pending), taking the stored lead times as they are instead of
+// rebuilding each change's first-commit time.
 func leadTime(changes []store.ChangeLead) metrics.Durations {
-	mchanges := make([]metrics.Change, 0, len(changes))
-	for _, c := range changes {
-		first := c.DeployedAt // an unknown start makes a zero lead time: excluded
-		if c.Known {
-			first = c.DeployedAt.Add(-c.Lead)
+	leads := make([]time.Duration, len(changes))
+	for i, c := range changes {
+		if c.Known { // an unknown start stays a zero lead time: excluded
+			leads[i] = c.Lead
 		}
-		mchanges = append(mchanges, metrics.Change{FirstCommitAt: first, DeployedAt: c.DeployedAt})
 	}
-	return metrics.LeadTime(mchanges)
+	return metrics.Summarise(leads)
 }
 
 func timeToRestore(incidents []store.ReleaseIncident) metrics.Durations {

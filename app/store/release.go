@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/tenant"
 )
@@ -166,28 +168,28 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 		args = append(append(args, t.ID), cargs...)
 	}
 	q += ` ORDER BY d.finished_at, d.id`
-	rows, err := s.db.WithContext(ctx).Raw(q, args...).Rows()
-	if err != nil {
-		return nil, fmt.Errorf("store: release deployments: %w", err)
-	}
-	defer rows.Close()
-	var out []ReleaseDeployment
-	for rows.Next() {
-		var (
-			d          ReleaseDeployment
-			typ, state string
-			finished   sql.NullTime
-			recov      anyTime
-		)
-		if err := rows.Scan(&d.ID, &d.PipelineName, &d.Sequence, &d.Service, &d.Environment, &typ, &state,
-			&finished, &d.URL, &d.CommitCount, &d.SuspectOf, &recov); err != nil {
-			return nil, fmt.Errorf("store: release deployments: %w", err)
+	var (
+		out []ReleaseDeployment
+		// Scan targets are reused for every row: a busy quarter has tens
+		// of thousands, and a fresh set per row was most of the read's
+		// allocations.
+		d          ReleaseDeployment
+		typ, state string
+		finished   time.Time // the window's bounds exclude NULL
+		recov      anyTime
+		dest       = []any{&d.ID, &d.PipelineName, &d.Sequence, &d.Service, &d.Environment, &typ, &state,
+			&finished, &d.URL, &d.CommitCount, &d.SuspectOf, &recov}
+	)
+	err = s.eachRow(ctx, q, args, func(r rowScanner) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
 		}
 		d.Type, d.State = devops.EnvironmentType(typ), devops.DeploymentState(state)
-		d.FinishedAt, d.RecoveredAt = nullTime(finished), recov.Time
+		d.FinishedAt, d.RecoveredAt = fromDB(finished), recov.Time
 		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: release deployments: %w", err)
 	}
 	return out, nil
@@ -226,43 +228,40 @@ func (s *Store) ChangeLeads(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 	// thousand rows, and gorm's per-row overhead would be most of its cost.
 	// In time order, so that a report can cut its periods as runs of rows;
 	// for one environment type the time index already yields that order.
-	rows, err := s.sqlDB.QueryContext(ctx, s.placeholders(`SELECT `+cols+` FROM change_first_deployments f WHERE `+where+
-		` ORDER BY f.deployed_at`), args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: change leads: %w", err)
+	var (
+		out      []ChangeLead
+		seen     = map[string]int{}
+		deployed time.Time
+		lead     pgtype.Int8 // NULL when no commit time is known; scans without allocating
+		kind, id string
+		dest     = []any{&deployed, &lead} // reused for every row, as in ReleaseDeployments
+	)
+	if multi {
+		dest = append(dest, &kind, &id)
 	}
-	defer rows.Close()
-	var out []ChangeLead
-	seen := map[string]int{}
-	for rows.Next() {
-		var (
-			c        ChangeLead
-			deployed sql.NullTime
-			lead     sql.NullInt64
-			kind, id string
-		)
-		dest := []any{&deployed, &lead}
-		if multi {
-			dest = append(dest, &kind, &id)
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("store: change leads: %w", err)
-		}
-		c.DeployedAt = nullTime(deployed)
-		c.Lead, c.Known = time.Duration(lead.Int64)*time.Second, lead.Valid
-		if multi {
-			k := kind + " " + id
-			if i, ok := seen[k]; ok {
-				if c.DeployedAt.Before(out[i].DeployedAt) {
-					out[i] = c
-				}
-				continue
+	err = s.eachRow(ctx, `SELECT `+cols+` FROM change_first_deployments f WHERE `+where+` ORDER BY f.deployed_at`, args,
+		func(r rowScanner) error {
+			if err := r.Scan(dest...); err != nil {
+				return err
 			}
-			seen[k] = len(out)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+			c := ChangeLead{DeployedAt: fromDB(deployed)}
+			if lead.Valid {
+				c.Lead, c.Known = time.Duration(lead.Int64)*time.Second, true
+			}
+			if multi {
+				k := kind + " " + id
+				if i, ok := seen[k]; ok {
+					if c.DeployedAt.Before(out[i].DeployedAt) {
+						out[i] = c
+					}
+					return nil
+				}
+				seen[k] = len(out)
+			}
+			out = append(out, c)
+			return nil
+		})
+	if err != nil {
 		return nil, fmt.Errorf("store: change leads: %w", err)
 	}
 	return out, nil
@@ -556,33 +555,34 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 				WHERE j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL)
 		FROM issue_first_deployments f
 		WHERE ` + where
-	rows, err := s.db.WithContext(ctx).Raw(q, args...).Rows()
-	if err != nil {
-		return nil, fmt.Errorf("store: issue cycles: %w", err)
-	}
-	defer rows.Close()
-	var out []IssueCycle
-	seen := map[string]int{}
-	for rows.Next() {
-		var (
-			c        IssueCycle
-			deployed sql.NullTime
-			started  anyTime
-		)
-		if err := rows.Scan(&c.Key, &deployed, &started); err != nil {
-			return nil, fmt.Errorf("store: issue cycles: %w", err)
+	var (
+		out      []IssueCycle
+		seen     = map[string]int{}
+		c        IssueCycle
+		deployed time.Time
+		started  anyTime
+		dest     = []any{&c.Key, &deployed, &started} // reused for every row, as in ReleaseDeployments
+	)
+	err = s.eachRow(ctx, q, args, func(r rowScanner) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
 		}
-		c.DeployedAt, c.StartedAt = nullTime(deployed), started.Time
+		c.DeployedAt, c.StartedAt = fromDB(deployed), started.Time
+		if len(sc.Types) == 1 {
+			out = append(out, c) // the primary key makes it the issue's only row
+			return nil
+		}
 		if i, ok := seen[c.Key]; ok {
 			if c.DeployedAt.Before(out[i].DeployedAt) {
 				out[i] = c
 			}
-			continue
+			return nil
 		}
 		seen[c.Key] = len(out)
 		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: issue cycles: %w", err)
 	}
 	slices.SortFunc(out, func(a, b IssueCycle) int { return a.DeployedAt.Compare(b.DeployedAt) })

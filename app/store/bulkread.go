@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// eachRow runs q (written with "?" placeholders) and calls fn for every row.
+// It is for the reads that return tens of thousands of rows, such as the
+// release reports'. On PostgreSQL it runs the query on the pool's pgx
+// connection directly: database/sql boxes every value into a driver.Value
+// and converts it again on Scan, which cost more than the query itself for
+// a busy quarter's rows. SQLite goes through database/sql as usual. fn
+// must not keep r beyond the call.
+func (s *Store) eachRow(ctx context.Context, q string, args []any, fn func(r rowScanner) error) error {
+	if s.dialect != DialectPostgres {
+		rows, err := s.sqlDB.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		return scanAll(rows, fn)
+	}
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		sc, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: unexpected PostgreSQL driver connection %T", driverConn)
+		}
+		rows, err := sc.Conn().Query(ctx, dollarPlaceholders(q), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := fn(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
