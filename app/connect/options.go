@@ -60,8 +60,9 @@ func WithClock(now func() time.Time) CommonOption { return clockOption(now) }
 // WithLeeway sets the clock skew tolerated on exp and iat (default 30 s).
 func WithLeeway(d time.Duration) TokenOption { return leewayOption(d) }
 
-// WithMaxRetries bounds how often the Client retries after 429 or 503
-// (default 3, so at most 4 attempts). Negative values mean 0.
+// WithMaxRetries bounds how often the Client retries an answer it may retry
+// (429 and 503; 500, 502 and 504 of idempotent requests; see Client.Do):
+// default 3, so at most 4 attempts. Negative values mean 0.
 func WithMaxRetries(n int) ClientOption { return maxRetriesOption(n) }
 
 // WithUserAgent sets the User-Agent of outbound calls; the app key is

@@ -23,15 +23,17 @@ const (
 	outboundTokenLifetime = 180 * time.Second
 	defaultMaxRetries     = 3
 	defaultMaxRetryWait   = 60 * time.Second
-	// defaultBackoff is the first wait when a 429/503 has no Retry-After.
+	// defaultBackoff is the first wait when a retried answer has no
+	// Retry-After.
 	defaultBackoff = time.Second
 	// maxDrain bounds how much of a discarded response is read so the
 	// connection can be reused.
 	maxDrain = 64 << 10
 )
 
-// ErrRetriesExhausted means the product kept answering 429 or 503.
-var ErrRetriesExhausted = errors.New("product still throttling after retries")
+// ErrRetriesExhausted means the product kept answering with a status Do
+// retries (see Do) until the retries were spent.
+var ErrRetriesExhausted = errors.New("product still failing after retries")
 
 // Client signs requests from the app to one tenant's product (spec §5.1):
 // Authorization: JWT with iss = app key, a 180 s lifetime and the qsh of the
@@ -139,12 +141,26 @@ func (c *Client) newRequest(ctx context.Context, method, pathAndQuery string, bo
 	return req, nil
 }
 
-// Do signs and sends req, which must target the tenant's product. On 429 and
-// 503 it waits as Retry-After says (seconds or HTTP date, capped) or backs off
-// exponentially, then re-signs and resends, at most WithMaxRetries times;
-// when that is spent it returns an error wrapping ErrRetriesExhausted. A
-// request body is replayed through GetBody; without GetBody the throttled
-// response is returned as is. The caller closes the returned body.
+// Do signs and sends req, which must target the tenant's product. It
+// retries an answer that says the request may be sent again: it waits as
+// Retry-After says (seconds or HTTP date, capped by WithMaxRetryWait) or
+// backs off exponentially (1 s, 2 s, 4 s, …), then re-signs and resends, at
+// most WithMaxRetries times; when that is spent it returns an error wrapping
+// ErrRetriesExhausted. So one call makes at most WithMaxRetries+1 requests,
+// and N callers at most N times that, however the product fails.
+//
+// What is retried:
+//   - 429 and 503, for every method: the product says it did not process
+//     the request and when to come back.
+//   - 500, 502 and 504, for idempotent methods only (GET, HEAD, OPTIONS,
+//     PUT, DELETE): the request may have been carried out before the error,
+//     and sending a POST again could do it twice. A POST's 5xx is returned
+//     as it is, for the caller to judge.
+//
+// Other statuses, and transport errors, are returned at once: a timeout
+// says the product is slow, and resending would add to its load. A request
+// body is replayed through GetBody; without GetBody the first answer is
+// returned as is. The caller closes the returned body.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	qsh, err := c.check(req)
 	if err != nil {
@@ -160,10 +176,7 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 		}
-		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
-			return resp, nil
-		}
-		if !replayable {
+		if !retryable(req.Method, resp.StatusCode) || !replayable {
 			return resp, nil
 		}
 		if attempt >= c.maxRetries {
@@ -177,6 +190,21 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("%s %s: wait before retry: %w", req.Method, req.URL.Path, err)
 		}
 	}
+}
+
+// retryable reports whether an answer of status to a request of method may
+// be retried; see Do.
+func retryable(method string, status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return true
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+		switch method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+			return true
+		}
+	}
+	return false
 }
 
 // check enforces the request rules of spec §5.1 and returns the qsh.

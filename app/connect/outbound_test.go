@@ -238,6 +238,7 @@ func TestClientRelativePathsMustStartWithSlash(t *testing.T) {
 func TestClientRetries(t *testing.T) {
 	tests := []struct {
 		name       string
+		get        bool // a GET instead of a POST
 		maxRetries int
 		statuses   []int  // per attempt; the last repeats
 		retryAfter string // header on throttled answers
@@ -258,6 +259,18 @@ func TestClientRetries(t *testing.T) {
 			retryAfter: "1", wantWaits: []time.Duration{time.Second, time.Second}, wantErr: true, wantTries: 3},
 		{name: "no retries", maxRetries: 0, statuses: []int{503}, wantErr: true, wantTries: 1},
 		{name: "500 not retried", maxRetries: 3, statuses: []int{500}, wantTries: 1},
+		{name: "POST 502 not retried", maxRetries: 3, statuses: []int{502}, wantTries: 1},
+		{name: "POST 504 not retried", maxRetries: 3, statuses: []int{504}, wantTries: 1},
+		{name: "GET 502 and 504 back off then success", get: true, maxRetries: 3, statuses: []int{502, 504, 200},
+			wantWaits: []time.Duration{time.Second, 2 * time.Second}, wantTries: 3},
+		{name: "GET 500 honours Retry-After", get: true, maxRetries: 3, statuses: []int{500, 200},
+			retryAfter: "7", wantWaits: []time.Duration{7 * time.Second}, wantTries: 2},
+		{name: "GET always 500 gives up after N+1", get: true, maxRetries: 2, statuses: []int{500},
+			wantWaits: []time.Duration{time.Second, 2 * time.Second}, wantErr: true, wantTries: 3},
+		{name: "GET always 504 with huge Retry-After capped", get: true, maxRetries: 1, statuses: []int{504},
+			retryAfter: "86400", wantWaits: []time.Duration{60 * time.Second}, wantErr: true, wantTries: 2},
+		{name: "GET 501 not retried", get: true, maxRetries: 3, statuses: []int{501}, wantTries: 1},
+		{name: "GET 404 not retried", get: true, maxRetries: 3, statuses: []int{404}, wantTries: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,7 +286,13 @@ func TestClientRetries(t *testing.T) {
 			c := NewClient(testAppKey, p.tenant(), p.srv.Client(), WithClock(fixedClock), WithMaxRetries(tt.maxRetries))
 			c.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
 
-			resp, err := c.PostJSON(context.Background(), "/rest/builds/0.1/bulk", map[string]any{"builds": []any{}})
+			send, wantBody := func() (*http.Response, error) {
+				return c.PostJSON(context.Background(), "/rest/builds/0.1/bulk", map[string]any{"builds": []any{}})
+			}, `{"builds":[]}`
+			if tt.get {
+				send, wantBody = func() (*http.Response, error) { return c.Get(context.Background(), "/rest/api/3/myself") }, ""
+			}
+			resp, err := send()
 			if tt.wantErr {
 				if !errors.Is(err, ErrRetriesExhausted) {
 					t.Fatalf("err = %v, want ErrRetriesExhausted", err)
@@ -289,7 +308,7 @@ func TestClientRetries(t *testing.T) {
 				t.Fatalf("attempts = %d, want %d", len(reqs), tt.wantTries)
 			}
 			for i, r := range reqs {
-				if r.err != nil || r.body != `{"builds":[]}` {
+				if r.err != nil || r.body != wantBody {
 					t.Fatalf("attempt %d: err %v, body %q", i, r.err, r.body)
 				}
 			}

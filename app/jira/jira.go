@@ -2,7 +2,8 @@
 // Connect client: who may administer the site, who may see an issue, which
 // issue an id names, and which issues a fix version holds. Results are cached
 // briefly so panels, macros and API calls do not cost a product round trip
-// each.
+// each, and concurrent identical questions share one round trip, so a
+// failing Jira is not asked once per waiting page.
 package jira
 
 import (
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/keyline/keyline/app/connect"
 	"github.com/keyline/keyline/app/tenant"
@@ -43,6 +46,8 @@ type Client struct {
 
 	mu    sync.Mutex
 	cache map[cacheKey]cacheEntry
+	// group lets concurrent askers of one question share a single call.
+	group singleflight.Group
 }
 
 type cacheKey struct {
@@ -72,6 +77,11 @@ func WithConnectOptions(o ...connect.ClientOption) Option {
 
 // maxCacheEntries keeps a flood of distinct questions from growing memory.
 const maxCacheEntries = 50_000
+
+// maxFlight bounds one shared call to Jira, retries and their waits
+// included. It is the call's own deadline, since the call does not end with
+// the first caller who gives up: others may be waiting on it.
+const maxFlight = 30 * time.Second
 
 // New returns a client for the Jira app appKey; httpClient carries timeouts.
 func New(appKey string, httpClient *http.Client, opts ...Option) *Client {
@@ -109,6 +119,42 @@ func (c *Client) remember(t *tenant.Tenant, q string, v any) {
 	c.cache[cacheKey{t.ID, q}] = cacheEntry{value: v, expires: c.now().Add(c.ttl)}
 }
 
+// ask answers question q of t from the cache or else by fn, which runs once
+// for all the callers asking q at the same time. Answers are cached for the
+// TTL; failures are not cached, so the next request asks Jira again, but
+// while Jira fails each question costs one call at a time (with the bounded
+// retries of connect.Client), not one per waiting caller.
+func (c *Client) ask(ctx context.Context, t *tenant.Tenant, q string, fn func(ctx context.Context) (any, error)) (any, error) {
+	if v, ok := c.cached(t, q); ok {
+		return v, nil
+	}
+	return c.shared(ctx, t, q, func(ctx context.Context) (any, error) {
+		v, err := fn(ctx)
+		if err == nil {
+			c.remember(t, q, v)
+		}
+		return v, err
+	})
+}
+
+// shared runs fn once for all concurrent callers with the same tenant and
+// key. The call keeps the first caller's values but not its cancellation,
+// and is bounded by maxFlight; each caller still stops waiting when its own
+// context ends.
+func (c *Client) shared(ctx context.Context, t *tenant.Tenant, key string, fn func(ctx context.Context) (any, error)) (any, error) {
+	ch := c.group.DoChan(strconv.FormatInt(t.ID, 10)+"\x00"+key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), maxFlight)
+		defer cancel()
+		return fn(fctx)
+	})
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // permissionsCheck is the body of POST /rest/api/3/permissions/check. A
 // Connect app may ask it about any user from its server without being an
 // administrator itself.
@@ -138,20 +184,21 @@ func (c *Client) IsAdmin(ctx context.Context, t *tenant.Tenant, accountID string
 	if accountID == "" {
 		return false, nil
 	}
-	q := "admin:" + accountID
-	if v, ok := c.cached(t, q); ok {
-		return v.(bool), nil
-	}
-	var g permissionGrants
-	if err := c.post(ctx, t, "/rest/api/3/permissions/check", permissionsCheck{AccountID: accountID, GlobalPermissions: []string{"ADMINISTER"}}, &g); err != nil {
+	v, err := c.ask(ctx, t, "admin:"+accountID, func(ctx context.Context) (any, error) {
+		var g permissionGrants
+		if err := c.post(ctx, t, "/rest/api/3/permissions/check", permissionsCheck{AccountID: accountID, GlobalPermissions: []string{"ADMINISTER"}}, &g); err != nil {
+			return nil, err
+		}
+		admin := false
+		for _, p := range g.GlobalPermissions {
+			admin = admin || p == "ADMINISTER"
+		}
+		return admin, nil
+	})
+	if err != nil {
 		return false, fmt.Errorf("jira: check admin permission: %w", err)
 	}
-	admin := false
-	for _, p := range g.GlobalPermissions {
-		admin = admin || p == "ADMINISTER"
-	}
-	c.remember(t, q, admin)
-	return admin, nil
+	return v.(bool), nil
 }
 
 // CanBrowseIssue reports whether the user may see the issue with this id.
@@ -160,25 +207,27 @@ func (c *Client) CanBrowseIssue(ctx context.Context, t *tenant.Tenant, accountID
 		return false, nil
 	}
 	q := "browse:" + accountID + ":" + strconv.FormatInt(issueID, 10)
-	if v, ok := c.cached(t, q); ok {
-		return v.(bool), nil
-	}
-	var g permissionGrants
-	body := permissionsCheck{AccountID: accountID, ProjectPermissions: []projectPermissions{{Permissions: []string{"BROWSE_PROJECTS"}, Issues: []int64{issueID}}}}
-	if err := c.post(ctx, t, "/rest/api/3/permissions/check", body, &g); err != nil {
+	v, err := c.ask(ctx, t, q, func(ctx context.Context) (any, error) {
+		var g permissionGrants
+		body := permissionsCheck{AccountID: accountID, ProjectPermissions: []projectPermissions{{Permissions: []string{"BROWSE_PROJECTS"}, Issues: []int64{issueID}}}}
+		if err := c.post(ctx, t, "/rest/api/3/permissions/check", body, &g); err != nil {
+			return nil, err
+		}
+		ok := false
+		for _, p := range g.ProjectPermissions {
+			if p.Permission != "BROWSE_PROJECTS" {
+				continue
+			}
+			for _, id := range p.Issues {
+				ok = ok || id == issueID
+			}
+		}
+		return ok, nil
+	})
+	if err != nil {
 		return false, fmt.Errorf("jira: check browse permission: %w", err)
 	}
-	ok := false
-	for _, p := range g.ProjectPermissions {
-		if p.Permission != "BROWSE_PROJECTS" {
-			continue
-		}
-		for _, id := range p.Issues {
-			ok = ok || id == issueID
-		}
-	}
-	c.remember(t, q, ok)
-	return ok, nil
+	return v.(bool), nil
 }
 
 // CanBrowseProjects reports, for each of projectKeys, whether the user may
@@ -219,20 +268,34 @@ func (c *Client) CanBrowseProjects(ctx context.Context, t *tenant.Tenant, accoun
 	if len(ask) == 0 {
 		return out, nil
 	}
-	var g permissionGrants
-	body := permissionsCheck{AccountID: accountID, ProjectPermissions: []projectPermissions{{Permissions: []string{"BROWSE_PROJECTS"}, Projects: ask}}}
-	if err := c.post(ctx, t, "/rest/api/3/permissions/check", body, &g); err != nil {
+	// Concurrent askers of the same projects share the check; its answer
+	// is cached per project below, not as a whole.
+	slices.Sort(ask)
+	key := "browseprojects:" + accountID
+	for _, id := range ask {
+		key += ":" + strconv.FormatInt(id, 10)
+	}
+	v, err := c.shared(ctx, t, key, func(ctx context.Context) (any, error) {
+		var g permissionGrants
+		body := permissionsCheck{AccountID: accountID, ProjectPermissions: []projectPermissions{{Permissions: []string{"BROWSE_PROJECTS"}, Projects: ask}}}
+		if err := c.post(ctx, t, "/rest/api/3/permissions/check", body, &g); err != nil {
+			return nil, err
+		}
+		granted := map[int64]bool{}
+		for _, p := range g.ProjectPermissions {
+			if p.Permission != "BROWSE_PROJECTS" {
+				continue
+			}
+			for _, id := range p.Projects {
+				granted[id] = true
+			}
+		}
+		return granted, nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("jira: check project browse permission: %w", err)
 	}
-	granted := map[int64]bool{}
-	for _, p := range g.ProjectPermissions {
-		if p.Permission != "BROWSE_PROJECTS" {
-			continue
-		}
-		for _, id := range p.Projects {
-			granted[id] = true
-		}
-	}
+	granted := v.(map[int64]bool) // shared by the callers: read only
 	for k, id := range ids {
 		out[k] = granted[id]
 		c.remember(t, browseProjectQuestion(accountID, k), out[k])
@@ -247,44 +310,45 @@ func browseProjectQuestion(accountID, projectKey string) string {
 // projectID returns the id of the project with this key, or 0 when Jira
 // does not know it (404). Ids are what the permission check takes.
 func (c *Client) projectID(ctx context.Context, t *tenant.Tenant, key string) (int64, error) {
-	q := "projectid:" + key
-	if v, ok := c.cached(t, q); ok {
-		return v.(int64), nil
-	}
-	var out struct {
-		ID string `json:"id"`
-	}
-	err := c.get(ctx, t, "/rest/api/3/project/"+url.PathEscape(key), &out)
-	var id int64
-	switch {
-	case errors.Is(err, ErrNotFound):
-	case err != nil:
-		return 0, fmt.Errorf("jira: get project %s: %w", key, err)
-	default:
-		id, err = strconv.ParseInt(out.ID, 10, 64)
-		if err != nil || id <= 0 {
-			return 0, fmt.Errorf("jira: get project %s: bad id %q", key, out.ID)
+	v, err := c.ask(ctx, t, "projectid:"+key, func(ctx context.Context) (any, error) {
+		var out struct {
+			ID string `json:"id"`
 		}
+		err := c.get(ctx, t, "/rest/api/3/project/"+url.PathEscape(key), &out)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return int64(0), nil
+		case err != nil:
+			return nil, err
+		}
+		id, err := strconv.ParseInt(out.ID, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("bad id %q", out.ID)
+		}
+		return id, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("jira: get project %s: %w", key, err)
 	}
-	c.remember(t, q, id)
-	return id, nil
+	return v.(int64), nil
 }
 
 // IssueKey returns the current key of the issue with this id; keys change when
 // an issue moves between projects, ids do not.
 func (c *Client) IssueKey(ctx context.Context, t *tenant.Tenant, issueID int64) (string, error) {
-	q := "key:" + strconv.FormatInt(issueID, 10)
-	if v, ok := c.cached(t, q); ok {
-		return v.(string), nil
-	}
-	var out struct {
-		Key string `json:"key"`
-	}
-	if err := c.get(ctx, t, "/rest/api/3/issue/"+strconv.FormatInt(issueID, 10)+"?fields=project", &out); err != nil {
+	v, err := c.ask(ctx, t, "key:"+strconv.FormatInt(issueID, 10), func(ctx context.Context) (any, error) {
+		var out struct {
+			Key string `json:"key"`
+		}
+		if err := c.get(ctx, t, "/rest/api/3/issue/"+strconv.FormatInt(issueID, 10)+"?fields=project", &out); err != nil {
+			return nil, err
+		}
+		return out.Key, nil
+	})
+	if err != nil {
 		return "", fmt.Errorf("jira: get issue %d: %w", issueID, err)
 	}
-	c.remember(t, q, out.Key)
-	return out.Key, nil
+	return v.(string), nil
 }
 
 // MaxFixVersionIssues bounds the issues IssuesInFixVersion returns: one
@@ -306,32 +370,37 @@ func (c *Client) IssuesInFixVersion(ctx context.Context, t *tenant.Tenant, proje
 	}
 	jql := "project in (" + strings.Join(quoted, ", ") + ") AND fixVersion = " + jqlString(version) + " ORDER BY key ASC"
 	q := "fixversion:" + strconv.Itoa(limit) + ":" + jql
-	if v, ok := c.cached(t, q); ok {
-		a := v.(fixVersionAnswer)
-		return slices.Clone(a.keys), a.more, nil
-	}
-	// The enhanced search (/search/jql) replaced /search in 2025. It returns
-	// only ids unless fields are named, so it is asked for the summary.
-	query := url.Values{"jql": {jql}, "fields": {"summary"}, "maxResults": {strconv.Itoa(limit)}}
-	var out struct {
-		Issues []struct {
-			Key string `json:"key"`
-		} `json:"issues"`
-		NextPageToken string `json:"nextPageToken"`
-	}
-	// Spaces go as %20: what the canonical query of the qsh writes too.
-	path := "/rest/api/3/search/jql?" + strings.ReplaceAll(query.Encode(), "+", "%20")
-	if err := c.get(ctx, t, path, &out); err != nil {
+	v, err := c.ask(ctx, t, q, func(ctx context.Context) (any, error) {
+		// The enhanced search (/search/jql) replaced /search in 2025. It
+		// returns only ids unless fields are named, so it is asked for the
+		// summary.
+		query := url.Values{"jql": {jql}, "fields": {"summary"}, "maxResults": {strconv.Itoa(limit)}}
+		var out struct {
+			Issues []struct {
+				Key string `json:"key"`
+			} `json:"issues"`
+			NextPageToken string `json:"nextPageToken"`
+		}
+		// Spaces go as %20: what the canonical query of the qsh writes too.
+		path := "/rest/api/3/search/jql?" + strings.ReplaceAll(query.Encode(), "+", "%20")
+		if err := c.get(ctx, t, path, &out); err != nil {
+			return nil, err
+		}
+		var a fixVersionAnswer
+		for _, is := range out.Issues {
+			if is.Key != "" && len(a.keys) < limit {
+				a.keys = append(a.keys, is.Key)
+			}
+		}
+		a.more = out.NextPageToken != "" || len(out.Issues) > limit
+		return a, nil
+	})
+	if err != nil {
 		return nil, false, fmt.Errorf("jira: issues in fix version %q: %w", version, err)
 	}
-	for _, is := range out.Issues {
-		if is.Key != "" && len(keys) < limit {
-			keys = append(keys, is.Key)
-		}
-	}
-	more = out.NextPageToken != "" || len(out.Issues) > limit
-	c.remember(t, q, fixVersionAnswer{keys: slices.Clone(keys), more: more})
-	return keys, more, nil
+	// The answer is cached and shared: each caller gets a copy of its keys.
+	a := v.(fixVersionAnswer)
+	return slices.Clone(a.keys), a.more, nil
 }
 
 type fixVersionAnswer struct {

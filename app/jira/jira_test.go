@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -331,5 +332,118 @@ func TestClientErrors(t *testing.T) {
 	}
 	if got, err := c.CanBrowseProjects(context.Background(), tn, "dev-1", []string{"OPS"}); err == nil {
 		t.Errorf("CanBrowseProjects on a 500 = %v; want an error", got)
+	}
+}
+
+// TestFailingJiraIsNotHammered: while Jira fails, concurrent askers of one
+// question share a single call (with connect.Client's bounded retries)
+// instead of making one each; the failure is not cached, so the next
+// question asks again, and once Jira answers the answer is cached.
+func TestFailingJiraIsNotHammered(t *testing.T) {
+	const (
+		callers    = 16
+		maxRetries = 1
+	)
+	var calls atomic.Int64
+	var healthy atomic.Bool
+	first := make(chan struct{}, 1)
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case first <- struct{}{}:
+		default:
+		}
+		<-release
+		if healthy.Load() {
+			w.Write([]byte(`{"globalPermissions":["ADMINISTER"]}`))
+			return
+		}
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	tn := &tenant.Tenant{ID: 1, AppKey: "k.jira", ClientKey: "c1", BaseURL: srv.URL, SharedSecret: []byte(secret), Installed: true}
+	c := New(tn.AppKey, srv.Client(), WithConnectOptions(connect.WithMaxRetries(maxRetries)))
+	ctx := context.Background()
+
+	// Jira holds the first request until every caller has asked.
+	var started, done sync.WaitGroup
+	errs := make([]error, callers)
+	for i := range callers {
+		started.Add(1)
+		done.Go(func() {
+			started.Done()
+			_, errs[i] = c.IsAdmin(ctx, tn, "admin-1")
+		})
+	}
+	started.Wait()
+	<-first
+	close(release)
+	done.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, connect.ErrRetriesExhausted) {
+			t.Errorf("caller %d: err = %v, want the failure", i, err)
+		}
+	}
+	// Without sharing, each caller makes maxRetries+1 calls.
+	if n := calls.Load(); n >= callers {
+		t.Errorf("%d callers made %d calls to a failing Jira; concurrent askers must share one", callers, n)
+	}
+
+	before := calls.Load()
+	if _, err := c.IsAdmin(ctx, tn, "admin-1"); err == nil || calls.Load() != before+maxRetries+1 {
+		t.Errorf("asking again: err %v after %d calls; want the failure not cached and %d calls", err, calls.Load()-before, maxRetries+1)
+	}
+	healthy.Store(true)
+	if admin, err := c.IsAdmin(ctx, tn, "admin-1"); err != nil || !admin {
+		t.Fatalf("after Jira recovered: %v, %v", admin, err)
+	}
+	before = calls.Load()
+	if admin, err := c.IsAdmin(ctx, tn, "admin-1"); err != nil || !admin || calls.Load() != before {
+		t.Errorf("cached answer: %v, %v after %d calls", admin, err, calls.Load()-before)
+	}
+}
+
+// TestSharedCallOutlivesAGivingUpCaller: a caller whose context ends stops
+// waiting, but the call it started carries on for the others.
+func TestSharedCallOutlivesAGivingUpCaller(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-release
+		w.Write([]byte(`{"id":"10007","key":"OPS-7"}`))
+	}))
+	defer srv.Close()
+	tn := &tenant.Tenant{ID: 1, AppKey: "k.jira", ClientKey: "c1", BaseURL: srv.URL, SharedSecret: []byte(secret), Installed: true}
+	c := New(tn.AppKey, srv.Client())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, err := c.IssueKey(ctx, tn, 10007)
+		gaveUp <- err
+	}()
+	<-arrived
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: err = %v, want context.Canceled", err)
+	}
+	// The call is still on its way; its answer is cached for everyone.
+	close(release)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if key, ok := c.cached(tn, "key:10007"); ok {
+			if key != "OPS-7" {
+				t.Fatalf("cached %v, want OPS-7", key)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call was dropped with the caller who gave up")
+		}
 	}
 }
