@@ -332,6 +332,9 @@ type SourcesView struct {
 	MaxName int
 	// MaxDeliveries is how many lines each delivery log keeps.
 	MaxDeliveries int
+	// SecretKinds are the kinds whose provider issues the signing secret,
+	// which an administrator pastes into the page (PagerDuty).
+	SecretKinds []string
 }
 
 // SourceKind is one kind of source and how to set it up.
@@ -354,6 +357,10 @@ type SourceRow struct {
 	Rules []RuleSummary
 	// RulesJSON is the rules document, indented, for the editor.
 	RulesJSON string
+	// TakesSecret is true for a kind whose provider issues the signing
+	// secret; SecretProvided says whether it has been set.
+	TakesSecret    bool
+	SecretProvided bool
 }
 
 // RuleSummary is one environment type's globs.

@@ -56,6 +56,18 @@ type Config struct {
 	ShutdownGrace time.Duration `env:"KEYLINE_SHUTDOWN_GRACE" envDefault:"15s"`
 	// RetentionDays is how long an uninstalled site's data is kept before it may be purged.
 	RetentionDays int `env:"KEYLINE_RETENTION_DAYS" envDefault:"30"`
+	// IngestSourceRate is how many webhook deliveries a second one source
+	// may send to this replica on average, up to IngestSourceBurst at once;
+	// past that it gets 429. 0 turns the limit off. The defaults are far
+	// above what a busy organisation's webhooks send, so only a runaway
+	// sender or a flood meets them.
+	IngestSourceRate  float64 `env:"KEYLINE_INGEST_SOURCE_RATE" envDefault:"50"`
+	IngestSourceBurst int     `env:"KEYLINE_INGEST_SOURCE_BURST" envDefault:"200"`
+	// IngestSiteRate and IngestSiteBurst limit all of one site's sources
+	// together, so one site cannot take a replica's whole ingestion
+	// capacity (about 1,100–1,300 deliveries/s on 2 cores) from the others.
+	IngestSiteRate  float64 `env:"KEYLINE_INGEST_SITE_RATE" envDefault:"200"`
+	IngestSiteBurst int     `env:"KEYLINE_INGEST_SITE_BURST" envDefault:"1000"`
 }
 
 // Load reads the settings from environ (os.Environ() form: "KEY=value") and validates them.
@@ -143,8 +155,10 @@ func (c *Config) validate() error {
 		if o == "" {
 			continue
 		}
-		if !strings.HasPrefix(o, "https://") || strings.ContainsAny(o, " ;,'\"") {
-			return fmt.Errorf("KEYLINE_FRAME_ANCESTORS entries must be https origins, got %q", o)
+		https := strings.HasPrefix(o, "https://") && !strings.ContainsAny(o, " ;,'\"")
+		if !https && !loopbackOrigin(o) {
+			return fmt.Errorf("KEYLINE_FRAME_ANCESTORS entries must be https origins, or http ones on this machine "+
+				"(http://127.0.0.1, http://localhost or http://[::1], each with an optional port), got %q", o)
 		}
 	}
 	switch c.LogFormat {
@@ -163,7 +177,68 @@ func (c *Config) validate() error {
 	if c.RetentionDays < 1 {
 		return fmt.Errorf("KEYLINE_RETENTION_DAYS must be at least 1, got %d", c.RetentionDays)
 	}
+	if err := validateRate("KEYLINE_INGEST_SOURCE", c.IngestSourceRate, c.IngestSourceBurst); err != nil {
+		return err
+	}
+	if err := validateRate("KEYLINE_INGEST_SITE", c.IngestSiteRate, c.IngestSiteBurst); err != nil {
+		return err
+	}
 	return nil
+}
+
+// maxIngestRate bounds the rate settings: far beyond any replica's
+// capacity, so a larger value is a typo (or meant 0, off).
+const maxIngestRate = 1_000_000
+
+// validateRate checks one rate limit: <prefix>_RATE deliveries a second
+// (0: off) and <prefix>_BURST, which a limit that is on needs at least 1 of.
+func validateRate(prefix string, rate float64, burst int) error {
+	if !(rate >= 0 && rate <= maxIngestRate) { // also refuses NaN
+		return fmt.Errorf("%s_RATE must be deliveries per second between 0 (off) and %d, got %g", prefix, maxIngestRate, rate)
+	}
+	if rate > 0 && (burst < 1 || burst > maxIngestRate) {
+		return fmt.Errorf("%s_BURST must be between 1 and %d, got %d", prefix, maxIngestRate, burst)
+	}
+	return nil
+}
+
+// loopbackOrigin reports whether o is an http origin on this machine:
+// http://127.0.0.1, http://localhost or http://[::1], with an optional port
+// and nothing else. Plain http may frame Keyline only there (keyline demo's
+// page, a local preview): a page served over http from anywhere else could
+// be replaced by anyone on the way.
+func loopbackOrigin(o string) bool {
+	rest, ok := strings.CutPrefix(o, "http://")
+	if !ok {
+		return false
+	}
+	host := rest
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.HasSuffix(rest, "]") {
+		if !validPort(rest[i+1:]) {
+			return false
+		}
+		host = rest[:i]
+	}
+	switch strings.ToLower(host) {
+	case "127.0.0.1", "localhost", "[::1]":
+		return true
+	}
+	return false
+}
+
+// validPort reports whether p is a TCP port number, 1 to 65535, in digits.
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 {
+		return false
+	}
+	n := 0
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n >= 1 && n <= 65535
 }
 
 // describeParseError names the environment variable behind a parse failure;

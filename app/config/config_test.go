@@ -29,6 +29,22 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.MetricsAddr != "" {
 		t.Errorf("MetricsAddr = %q, want metrics off by default", cfg.MetricsAddr)
 	}
+	if cfg.IngestSourceRate != 50 || cfg.IngestSourceBurst != 200 || cfg.IngestSiteRate != 200 || cfg.IngestSiteBurst != 1000 {
+		t.Errorf("ingest limits = %g/%d per source, %g/%d per site", cfg.IngestSourceRate, cfg.IngestSourceBurst,
+			cfg.IngestSiteRate, cfg.IngestSiteBurst)
+	}
+}
+
+// A rate of 0 turns its limit off, and then its burst is not checked.
+func TestLoadIngestLimitsOff(t *testing.T) {
+	cfg, err := Load(map[string]string{"KEYLINE_INGEST_SOURCE_RATE": "0", "KEYLINE_INGEST_SOURCE_BURST": "0",
+		"KEYLINE_INGEST_SITE_RATE": "0.5", "KEYLINE_INGEST_SITE_BURST": "1"})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.IngestSourceRate != 0 || cfg.IngestSiteRate != 0.5 || cfg.IngestSiteBurst != 1 {
+		t.Errorf("ingest limits = %+v", cfg)
+	}
 }
 
 func TestLoadMetricsAddr(t *testing.T) {
@@ -38,6 +54,25 @@ func TestLoadMetricsAddr(t *testing.T) {
 	}
 	if cfg.MetricsAddr != "127.0.0.1:9090" {
 		t.Errorf("MetricsAddr = %q", cfg.MetricsAddr)
+	}
+}
+
+// Frame ancestors are https origins, or http ones on this machine only.
+func TestLoadFrameAncestors(t *testing.T) {
+	want := []string{"https://jira.example.com", "http://127.0.0.1", "http://127.0.0.1:8080", "http://localhost:3000",
+		"http://LOCALHOST:1", "http://[::1]", "http://[::1]:65535"}
+	cfg, err := Load(map[string]string{"KEYLINE_FRAME_ANCESTORS": " " + strings.Join(want, " , ") + " ,"})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	var got []string
+	for _, o := range cfg.FrameAncestors {
+		if o = strings.TrimSpace(o); o != "" {
+			got = append(got, o)
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("FrameAncestors = %q, want %q", got, want)
 	}
 }
 
@@ -87,10 +122,29 @@ func TestLoadRejects(t *testing.T) {
 		{"keys url not absolute", map[string]string{"KEYLINE_INSTALL_KEYS_URL": "/keys"}, "KEYLINE_INSTALL_KEYS_URL"},
 		{"frame ancestor http", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://x.example"}, "KEYLINE_FRAME_ANCESTORS"},
 		{"frame ancestor injection", map[string]string{"KEYLINE_FRAME_ANCESTORS": "https://x.example; script-src *"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor http on another loopback address", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://127.0.0.2:8080"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor http with a path", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://localhost:8080/"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor http with an empty port", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://localhost:"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor http port 0", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://localhost:0"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor http port too high", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://[::1]:65536"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor http with user info", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://evil.example@localhost"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor http host that starts like loopback", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://127.0.0.1.evil.example"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor http localhost subdomain", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://localhost.evil.example:80"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor http loopback injection", map[string]string{"KEYLINE_FRAME_ANCESTORS": "http://localhost:80 'unsafe-inline'"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor other scheme", map[string]string{"KEYLINE_FRAME_ANCESTORS": "ws://localhost"}, "KEYLINE_FRAME_ANCESTORS"},
+		{"frame ancestor keyword", map[string]string{"KEYLINE_FRAME_ANCESTORS": "'self'"}, "KEYLINE_FRAME_ANCESTORS"},
 		{"log format", map[string]string{"KEYLINE_LOG_FORMAT": "xml"}, "KEYLINE_LOG_FORMAT"},
 		{"log level", map[string]string{"KEYLINE_LOG_LEVEL": "loud"}, "KEYLINE_LOG_LEVEL"},
 		{"grace not a duration", map[string]string{"KEYLINE_SHUTDOWN_GRACE": "soon"}, "KEYLINE_SHUTDOWN_GRACE"},
 		{"retention zero", map[string]string{"KEYLINE_RETENTION_DAYS": "0"}, "KEYLINE_RETENTION_DAYS"},
+		{"source rate negative", map[string]string{"KEYLINE_INGEST_SOURCE_RATE": "-1"}, "KEYLINE_INGEST_SOURCE_RATE"},
+		{"source rate not a number", map[string]string{"KEYLINE_INGEST_SOURCE_RATE": "fast"}, "KEYLINE_INGEST_SOURCE_RATE"},
+		{"source rate NaN", map[string]string{"KEYLINE_INGEST_SOURCE_RATE": "NaN"}, "KEYLINE_INGEST_SOURCE_RATE"},
+		{"source rate infinite", map[string]string{"KEYLINE_INGEST_SOURCE_RATE": "+Inf"}, "KEYLINE_INGEST_SOURCE_RATE"},
+		{"source burst zero", map[string]string{"KEYLINE_INGEST_SOURCE_BURST": "0"}, "KEYLINE_INGEST_SOURCE_BURST"},
+		{"site rate too high", map[string]string{"KEYLINE_INGEST_SITE_RATE": "2e6"}, "KEYLINE_INGEST_SITE_RATE"},
+		{"site burst negative", map[string]string{"KEYLINE_INGEST_SITE_BURST": "-5"}, "KEYLINE_INGEST_SITE_BURST"},
+		{"site burst not a number", map[string]string{"KEYLINE_INGEST_SITE_BURST": "lots"}, "KEYLINE_INGEST_SITE_BURST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

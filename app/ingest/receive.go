@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/store"
@@ -30,16 +31,28 @@ type Store interface {
 // storage. It knows nothing of HTTP servers: the web layer hands it the
 // request's parts and writes out the Result.
 type Receiver struct {
-	store Store
-	log   *slog.Logger
+	store  Store
+	log    *slog.Logger
+	limits *Limits
 }
 
+// ReceiverOption configures a Receiver.
+type ReceiverOption func(*Receiver)
+
+// WithLimits refuses deliveries beyond l's per-source and per-site rates
+// with 429; nil (the default) limits nothing.
+func WithLimits(l *Limits) ReceiverOption { return func(r *Receiver) { r.limits = l } }
+
 // NewReceiver returns a Receiver storing into st.
-func NewReceiver(st Store, log *slog.Logger) *Receiver {
+func NewReceiver(st Store, log *slog.Logger, opts ...ReceiverOption) *Receiver {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{store: st, log: log}
+	r := &Receiver{store: st, log: log}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Delivery is one incoming request to a source's webhook URL.
@@ -47,10 +60,16 @@ type Delivery struct {
 	// Token is the URL token that names the source.
 	Token string
 	// Entity is the path segment after the token: "" for provider webhooks,
-	// GenericBuild, GenericDeployment or GenericIncident for the generic API.
+	// GenericBuild, GenericDeployment, GenericIncident or GenericPing for the
+	// generic API.
 	Entity string
 	Header http.Header
 	Body   io.Reader
+	// ID names the delivery when neither its headers nor its body do. Only
+	// senders in process set it (Keyline's test deliveries to Opsgenie
+	// sources, whose webhooks carry no id); an HTTP delivery's id is the
+	// provider's.
+	ID string
 }
 
 // Result is the answer to a delivery. Status is the HTTP status; Outcome is
@@ -73,6 +92,9 @@ type Result struct {
 	// is free text for the sender.
 	Kind    string `json:"-"`
 	Refusal string `json:"-"`
+	// RetryAfter is set on a 429: how long the sender should wait, in
+	// whole seconds (Retry-After's unit), at least one.
+	RetryAfter time.Duration `json:"-"`
 }
 
 // Why a delivery was refused, as Result.Refusal says it.
@@ -85,17 +107,19 @@ const (
 	RefusedBadSignature     = "bad_signature"
 	RefusedMalformed        = "malformed"
 	RefusedStoreError       = "store_error"
+	RefusedRateLimited      = "rate_limited"
 )
 
 // Receive handles one delivery. Its error is non-nil only when storing
 // failed (Status is then 503): the sender should retry, and nothing of the
 // delivery was committed. Everything answered 2xx was committed first.
 //
-// The order is fixed: the token must name a live source (404), the body
-// must fit MaxBodyBytes (413), the signature must verify over the raw body
-// (401), and only then is the body parsed (400 when malformed). A delivery
-// refused after the source was found leaves a line in its delivery log and
-// nothing else.
+// The order is fixed: the token must name a live source (404), the source
+// and its site must be within their rate limits (429), the body must fit
+// MaxBodyBytes (413), the signature must verify over the raw body (401),
+// and only then is the body parsed (400 when malformed). A delivery refused
+// after the source was found leaves a line in its delivery log and nothing
+// else, except one refused by a rate limit, which leaves nothing at all.
 func (r *Receiver) Receive(ctx context.Context, d Delivery) (Result, error) {
 	t, src, err := r.store.SourceByToken(ctx, d.Token)
 	if errors.Is(err, store.ErrNotFound) {
@@ -104,10 +128,32 @@ func (r *Receiver) Receive(ctx context.Context, d Delivery) (Result, error) {
 	if err != nil {
 		return Result{Status: http.StatusServiceUnavailable, Refusal: RefusedStoreError}, fmt.Errorf("find source: %w", err)
 	}
+	return r.ReceiveSource(ctx, t, src, d)
+}
+
+// ReceiveSource is Receive for a delivery whose source the caller has
+// already found, with its Secrets opened (store.SourceWithSecrets), for
+// tenant t, which the caller has verified: Keyline's own test deliveries,
+// which the configure page signs and hands over in process, knowing the
+// source but not its URL's token. d.Token is not read. Everything after
+// finding the source is Receive's, so a test delivery is checked, parsed,
+// logged and answered exactly as the provider's would be.
+func (r *Receiver) ReceiveSource(ctx context.Context, t *tenant.Tenant, src *store.Source, d Delivery) (Result, error) {
 	res := Result{TenantID: t.ID, SourceID: src.ID, DeliveryID: DeliveryID(src.Kind, d.Header),
 		Event: EventName(src.Kind, d.Header), Kind: src.Kind}
 	if src.Kind == KindGeneric {
 		res.Event = d.Entity
+	}
+	// Limits apply only to sources the store found, so a flood of made-up
+	// tokens cannot grow the buckets, and before the body is read or its
+	// signature checked, so a refused delivery costs a cached lookup. It is
+	// not written to the delivery log: a write per refused request would
+	// turn a flood into database writes, which is what the limit is there
+	// to prevent. The metrics count it instead.
+	if refusal, ok := r.limits.Allow(t.ID, src.ID); !ok {
+		res.Status, res.Outcome, res.Refusal, res.RetryAfter = http.StatusTooManyRequests, "", RefusedRateLimited, refusal.RetryAfter
+		res.Reason = limitReason(refusal)
+		return res, nil
 	}
 	if reason := entityMismatch(src.Kind, d.Entity); reason != "" {
 		res.Refusal = RefusedWrongPath
@@ -142,6 +188,9 @@ func (r *Receiver) Receive(ctx context.Context, d Delivery) (Result, error) {
 	}
 	if res.DeliveryID == "" {
 		res.DeliveryID = ev.DeliveryID
+	}
+	if res.DeliveryID == "" {
+		res.DeliveryID = d.ID
 	}
 	line := store.Delivery{DeliveryID: res.DeliveryID, Event: res.Event, Outcome: store.DeliveryAccepted, Status: http.StatusOK}
 	batch := ev.Batch()
@@ -191,12 +240,22 @@ func (r *Receiver) reject(ctx context.Context, t *tenant.Tenant, src *store.Sour
 	return res
 }
 
+// limitReason tells the sender which limit it hit and when to come back.
+func limitReason(f Refusal) string {
+	who := "this source"
+	if f.Limit == LimitSite {
+		who = "this site's sources together"
+	}
+	return fmt.Sprintf("rate limit of the %s exceeded: %s sent more deliveries than Keyline takes; retry after %d s",
+		f.Limit, who, int(f.RetryAfter/time.Second))
+}
+
 // entityMismatch says why a delivery went to the wrong URL for its source's
 // kind: generic sources take one entity kind per path, providers none.
 func entityMismatch(kind, entity string) string {
 	if kind == KindGeneric {
 		switch entity {
-		case GenericBuild, GenericDeployment, GenericIncident:
+		case GenericBuild, GenericDeployment, GenericIncident, GenericPing:
 			return ""
 		}
 		return "a generic source takes deliveries at <webhook URL>/builds, /deployments or /incidents"
@@ -238,7 +297,17 @@ func parse(kind, event, entity string, body []byte) (*Event, error) {
 	case KindOpsgenie:
 		return ParseOpsgenie(body)
 	case KindGeneric:
+		if entity == GenericPing {
+			return ignored(GenericPing, "ping: the source is set up; nothing is stored"), nil
+		}
 		return ParseGeneric(entity, body)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownKind, kind)
 }
+
+// GenericPing is the generic API's test path, <webhook URL>/ping: a signed
+// delivery there is verified and logged as ignored, with any body, and
+// nothing is stored. It is the generic API's counterpart of GitHub's ping,
+// for a CI job to check its URL and secret, and what the configure page's
+// test button sends.
+const GenericPing = "ping"

@@ -71,6 +71,23 @@ func NewClient(concurrency int, timeout time.Duration) *http.Client {
 	return &http.Client{Transport: tr, Timeout: timeout}
 }
 
+// validate refuses a configuration Run cannot run.
+func (cfg Config) validate() error {
+	switch {
+	case cfg.Concurrency < 1:
+		return errors.New("loadtest: concurrency must be at least 1")
+	case cfg.Duration <= 0:
+		return errors.New("loadtest: duration must be positive")
+	case cfg.Warmup < 0:
+		return errors.New("loadtest: warm-up must not be negative")
+	case cfg.Rate < 0:
+		return errors.New("loadtest: rate must not be negative")
+	case cfg.Generator == nil:
+		return errors.New("loadtest: no generator")
+	}
+	return nil
+}
+
 // sample is one measured request.
 type sample struct {
 	latency time.Duration
@@ -110,20 +127,8 @@ func (p *pacer) slot() time.Time {
 // covers what was measured so far and the error is ctx's; requests cut short
 // by the cancellation are not counted as failures.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	if cfg.Concurrency < 1 {
-		return nil, errors.New("loadtest: concurrency must be at least 1")
-	}
-	if cfg.Duration <= 0 {
-		return nil, errors.New("loadtest: duration must be positive")
-	}
-	if cfg.Warmup < 0 {
-		return nil, errors.New("loadtest: warm-up must not be negative")
-	}
-	if cfg.Rate < 0 {
-		return nil, errors.New("loadtest: rate must not be negative")
-	}
-	if cfg.Generator == nil {
-		return nil, errors.New("loadtest: no generator")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	client := cfg.Client
 	if client == nil {

@@ -34,6 +34,7 @@ type Metrics struct {
 	requests     *prometheus.HistogramVec
 	authFailures *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
+	inFlight     *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	reasons map[string]bool
@@ -59,9 +60,15 @@ func New() *Metrics {
 			Namespace: Namespace, Subsystem: "ingest", Name: "deliveries_total",
 			Help: "Webhook deliveries by source kind and outcome (accepted, ignored, duplicate, or why one was refused).",
 		}, []string{"kind", "outcome"}),
+		// Keyline has no queue: a delivery is stored before it is answered.
+		// Requests being handled are its backlog, and this is their size.
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "http", Name: "requests_in_flight",
+			Help: "Requests being handled now, by route class (ingest = webhook deliveries being verified and stored).",
+		}, []string{"class"}),
 		reasons: map[string]bool{},
 	}
-	m.reg.MustRegister(m.requests, m.authFailures, m.deliveries,
+	m.reg.MustRegister(m.requests, m.authFailures, m.deliveries, m.inFlight,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -106,6 +113,16 @@ func (m *Metrics) Delivery(kind, outcome string) {
 		kind = "unknown"
 	}
 	m.deliveries.WithLabelValues(kind, outcome).Inc()
+}
+
+// InFlight counts one request of a route class as being handled until the
+// returned func is called, once, when it has been answered. class is one of
+// a few fixed words the caller chooses ("ingest", "page", "api"…).
+func (m *Metrics) InFlight(class string) (done func()) {
+	g := m.inFlight.WithLabelValues(class)
+	g.Inc()
+	var once sync.Once
+	return func() { once.Do(g.Dec) }
 }
 
 func (m *Metrics) boundedReason(reason string) string {

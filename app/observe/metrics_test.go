@@ -55,6 +55,40 @@ func TestMetricsLabels(t *testing.T) {
 	}
 }
 
+// The in-flight gauge rises while requests are handled and falls as each is
+// answered; calling done twice counts once.
+func TestInFlight(t *testing.T) {
+	m := New()
+	a := m.InFlight("ingest")
+	b := m.InFlight("ingest")
+	c := m.InFlight("page")
+	got := scrape(t, m)
+	for _, want := range []string{
+		`keyline_http_requests_in_flight{class="ingest"} 2`,
+		`keyline_http_requests_in_flight{class="page"} 1`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("while in flight: exposition lacks %q", want)
+		}
+	}
+	a()
+	a()
+	c()
+	got = scrape(t, m)
+	for _, want := range []string{
+		`keyline_http_requests_in_flight{class="ingest"} 1`,
+		`keyline_http_requests_in_flight{class="page"} 0`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("after two answers: exposition lacks %q", want)
+		}
+	}
+	b()
+	if got := scrape(t, m); !strings.Contains(got, `keyline_http_requests_in_flight{class="ingest"} 0`) {
+		t.Error("the gauge did not return to 0")
+	}
+}
+
 func TestStatusClassAndMethod(t *testing.T) {
 	for status, want := range map[int]string{0: "other", 99: "other", 100: "1xx", 200: "2xx", 302: "3xx", 429: "4xx", 599: "5xx", 600: "other"} {
 		if got := statusClass(status); got != want {

@@ -473,29 +473,3 @@ func TestAllJSStub(t *testing.T) {
 		}
 	}
 }
-
-func TestFrameableBy(t *testing.T) {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/framed":
-			w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors https://*.atlassian.net")
-		case "/first":
-			w.Header().Set("Content-Security-Policy", "frame-ancestors https://*.atlassian.net; default-src 'self'")
-		default:
-			w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		}
-		io.WriteString(w, "ok")
-	})
-	h := preview.FrameableBy(inner, "http://127.0.0.1:8080")
-	for path, want := range map[string]string{
-		"/framed": "default-src 'self'; frame-ancestors https://*.atlassian.net http://127.0.0.1:8080",
-		"/first":  "frame-ancestors https://*.atlassian.net http://127.0.0.1:8080; default-src 'self'",
-		"/other":  "default-src 'none'; frame-ancestors 'none'",
-	} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if got := rec.Header().Get("Content-Security-Policy"); got != want {
-			t.Errorf("%s: %q, want %q", path, got, want)
-		}
-	}
-}

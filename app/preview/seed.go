@@ -829,6 +829,13 @@ func (g *history) record(ctx context.Context, st *store.Store, t *tenant.Tenant)
 		if err != nil {
 			return 0, fmt.Errorf("preview: seed: create source: %w", err)
 		}
+		if store.TakesProvidedSecret(s.kind) {
+			// As if PagerDuty had issued one, so the configure page's test
+			// button works on the demo site as on a connected one.
+			if err := st.SetSourceSecret(ctx, t, src.ID, "demo-"+s.kind+"-"+rand.Text(), 0); err != nil {
+				return 0, fmt.Errorf("preview: seed: set source secret: %w", err)
+			}
+		}
 		ids[i] = src.ID
 	}
 	for i, e := range g.events {

@@ -112,6 +112,26 @@ func TestCrossTenantIsolation(t *testing.T) {
 				t.Errorf("TenantsOnHost = %+v, %v; want none (B is another site)", got, err)
 			}
 		}},
+		{"SourceWithSecrets same source id", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			got, err := s.SourceWithSecrets(ctx, a, sharedSourceID)
+			if err != nil || got.TenantID != a.ID || got.Name != "A's source" || len(got.Secrets) != 1 ||
+				string(got.Secrets[0]) != sourceSecret("A") {
+				t.Errorf("SourceWithSecrets = %+v, %v; want A's source and secret only", got, err)
+			}
+		}},
+		{"SourceWithSecrets id only B has", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			if got, err := s.SourceWithSecrets(ctx, a, onlyBSourceID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("got B's source and secrets %+v, %v", got, err)
+			}
+		}},
+		{"SetSourceSecret same source id", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			must(t, s.SetSourceSecret(ctx, a, sharedSourceID, sourceSecret("A2"), 0))
+		}},
+		{"SetSourceSecret id only B has", func(t *testing.T, ctx context.Context, s *store.Store, a *tenant.Tenant) {
+			if err := s.SetSourceSecret(ctx, a, onlyBSourceID, sourceSecret("A2"), 0); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("set B's secret: %v", err)
+			}
+		}},
 	}
 	dbtest.Each(t, func(t *testing.T, s *store.Store) {
 		for _, op := range ops {
@@ -130,6 +150,9 @@ func TestCrossTenantIsolation(t *testing.T) {
 				seedTransition(t, s, a, "A's issue", "10001", "A status", "")
 				seedTransition(t, s, b, "B's issue", "10001", "B status", "wh-shared")
 				seedTransition(t, s, b, "B's issue", "10009", "B status", "wh-b")
+				seedSource(t, s, a, sharedSourceID, "A's source", "A")
+				seedSource(t, s, b, sharedSourceID, "B's source", "B")
+				seedSource(t, s, b, onlyBSourceID, "B's own source", "B")
 
 				before, err := s.DumpTenant(ctx, b.ID)
 				must(t, err)
@@ -170,6 +193,27 @@ func seedTransition(t *testing.T, s *store.Store, tn *tenant.Tenant, summary, id
 		ev.Issue.IssueKey = "KL-9"
 	}
 	must(t, s.ApplyJiraIssueEvent(context.Background(), tn, ev))
+}
+
+// Source ids of the isolation test: A and B each have a source with the
+// first; only B has the second.
+const (
+	sharedSourceID = "src_shared00000000000000000000"
+	onlyBSourceID  = "src_onlyb000000000000000000000"
+)
+
+// sourceSecret is the provided signing secret of site's sources.
+func sourceSecret(site string) string { return "signing-secret-of-site-" + site }
+
+// seedSource gives tn a GitHub source with id and name whose secret is
+// sourceSecret(site).
+func seedSource(t *testing.T, s *store.Store, tn *tenant.Tenant, id, name, site string) {
+	t.Helper()
+	ctx := context.Background()
+	src, _, _, err := s.CreateSource(ctx, tn, store.SourceGitHub, name)
+	must(t, err)
+	must(t, s.Exec(ctx, `UPDATE sources SET id = ? WHERE tenant_id = ? AND id = ?`, id, tn.ID, src.ID))
+	must(t, s.SetSourceSecret(ctx, tn, id, sourceSecret(site), 0))
 }
 
 func must(t *testing.T, err error) {

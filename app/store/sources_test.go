@@ -329,6 +329,121 @@ func TestRotateSourceSecret(t *testing.T) {
 	})
 }
 
+func TestSourceWithSecrets(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		clk := useClock(s, oddTime)
+		tn := mustUpsert(t, s, install("acme"))
+		c := mustCreateSource(t, s, tn, store.SourcePagerDuty, "PD")
+		secrets := func() *store.Source {
+			t.Helper()
+			src, err := s.SourceWithSecrets(ctx, tn, c.src.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return src
+		}
+
+		got := secrets()
+		if len(got.Secrets) != 1 || string(got.Secrets[0]) != c.secret || got.SecretProvided {
+			t.Errorf("new source: Secrets %q, provided %v; want [%q], false", got.Secrets, got.SecretProvided, c.secret)
+		}
+		if got.ID != c.src.ID || got.Kind != store.SourcePagerDuty || got.Name != "PD" || got.TenantID != tn.ID {
+			t.Errorf("source = %+v", got)
+		}
+
+		// A provided secret is current and marked so everywhere; the one it
+		// replaced verifies during the overlap.
+		clk.add(time.Minute)
+		issued := "pd-issued-" + strings.Repeat("k", 40)
+		must(t, s.SetSourceSecret(ctx, tn, c.src.ID, issued, time.Hour))
+		got = secrets()
+		if len(got.Secrets) != 2 || string(got.Secrets[0]) != issued || string(got.Secrets[1]) != c.secret || !got.SecretProvided {
+			t.Errorf("after SetSourceSecret: Secrets %q, provided %v; want [issued, old], true", got.Secrets, got.SecretProvided)
+		}
+		byID, err := s.SourceByID(ctx, tn, c.src.ID)
+		must(t, err)
+		list, err := s.ListSources(ctx, tn)
+		must(t, err)
+		_, byToken, err := s.SourceByToken(ctx, c.token)
+		must(t, err)
+		if !byID.SecretProvided || len(list) != 1 || !list[0].SecretProvided || !byToken.SecretProvided {
+			t.Errorf("SecretProvided: by id %v, listed %+v, by token %v; want true", byID.SecretProvided, list, byToken.SecretProvided)
+		}
+		if byID.Secrets != nil || list[0].Secrets != nil {
+			t.Error("SourceByID or ListSources opened the secrets")
+		}
+
+		// A refused secret changes nothing.
+		must(t, s.SetSourceSecret(ctx, tn, c.src.ID, issued, 0))
+		if err := s.SetSourceSecret(ctx, tn, c.src.ID, "bad\nsecret-0123456789", 0); !errors.Is(err, store.ErrInvalidSecret) {
+			t.Errorf("SetSourceSecret with a line break: %v, want ErrInvalidSecret", err)
+		}
+		if got := secrets(); len(got.Secrets) != 1 || string(got.Secrets[0]) != issued || !got.SecretProvided {
+			t.Errorf("after a refused secret: Secrets %q, provided %v; want the issued one kept", got.Secrets, got.SecretProvided)
+		}
+
+		// A rotation issues Keyline's own secret again.
+		rotated, err := s.RotateSourceSecret(ctx, tn, c.src.ID, 0)
+		must(t, err)
+		if got := secrets(); len(got.Secrets) != 1 || string(got.Secrets[0]) != rotated || got.SecretProvided {
+			t.Errorf("after a rotation: Secrets %q, provided %v; want [rotated], false", got.Secrets, got.SecretProvided)
+		}
+
+		if _, err := s.SourceWithSecrets(ctx, tn, "src_unknown"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown source: %v, want ErrNotFound", err)
+		}
+		if _, err := s.SourceWithSecrets(ctx, nil, c.src.ID); err == nil {
+			t.Error("no tenant: accepted")
+		}
+		must(t, s.DeleteSource(ctx, tn, c.src.ID))
+		if _, err := s.SourceWithSecrets(ctx, tn, c.src.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("deleted source: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestCheckSourceSecret(t *testing.T) {
+	tests := []struct {
+		name, secret string
+		ok           bool
+	}{
+		{"PagerDuty's shape", "ChGJGwDeuvCDPEMT5uMz4jUiUPOv9ngkIIlTr1VGNLzZSeNaIxXhrlc1hmqLxObd", true},
+		{"16 bytes", strings.Repeat("a", 16), true},
+		{"512 bytes", strings.Repeat("a", 512), true},
+		{"spaces and punctuation inside", "a b-c_d.e~f!g@h#i$", true},
+		{"empty", "", false},
+		{"15 bytes", strings.Repeat("a", 15), false},
+		{"513 bytes", strings.Repeat("a", 513), false},
+		{"leading space", " " + strings.Repeat("a", 20), false},
+		{"trailing line break", strings.Repeat("a", 20) + "\n", false},
+		{"tab inside", strings.Repeat("a", 10) + "\t" + strings.Repeat("a", 10), false},
+		{"NUL inside", strings.Repeat("a", 10) + "\x00" + strings.Repeat("a", 10), false},
+		{"DEL inside", strings.Repeat("a", 10) + "\x7f" + strings.Repeat("a", 10), false},
+		{"not ASCII", strings.Repeat("é", 10), false},
+		{"invalid UTF-8", strings.Repeat("\xff", 20), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := store.CheckSourceSecret(tt.secret)
+			if tt.ok && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tt.ok && !errors.Is(err, store.ErrInvalidSecret) {
+				t.Errorf("got %v, want ErrInvalidSecret", err)
+			}
+		})
+	}
+}
+
+func TestTakesProvidedSecret(t *testing.T) {
+	for _, k := range store.SourceKinds() {
+		if got, want := store.TakesProvidedSecret(k), k == store.SourcePagerDuty; got != want {
+			t.Errorf("TakesProvidedSecret(%q) = %v, want %v", k, got, want)
+		}
+	}
+}
+
 func TestDeleteSource(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()

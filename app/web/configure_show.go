@@ -96,11 +96,14 @@ func (s *Server) sourcesView(c echo.Context) (templates.SourcesView, error) {
 	}
 	for _, k := range store.SourceKinds() {
 		v.Kinds = append(v.Kinds, templates.SourceKind{Value: k, Label: kindLabel(k)})
+		if store.TakesProvidedSecret(k) {
+			v.SecretKinds = append(v.SecretKinds, k)
+		}
 	}
 	now := s.deps.Now()
 	for _, src := range srcs {
 		row := templates.SourceRow{ID: src.ID, Kind: src.Kind, KindLabel: kindLabel(src.Kind), Name: src.Name,
-			Created: moment(src.CreatedAt, now)}
+			Created: moment(src.CreatedAt, now), TakesSecret: store.TakesProvidedSecret(src.Kind), SecretProvided: src.SecretProvided}
 		if src.PreviousSecretUntil != nil && src.PreviousSecretUntil.After(now) {
 			row.PreviousSecretUntil = moment(*src.PreviousSecretUntil, now)
 		}

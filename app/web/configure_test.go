@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +9,6 @@ import (
 
 	"golang.org/x/net/html"
 
-	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/store"
 )
 
@@ -228,105 +226,4 @@ func (h *harness) apiDeliveryLog(s site, id string) []deliveryJSON {
 		h.t.Fatal(err)
 	}
 	return out.Deliveries
-}
-
-func TestSourceTestDelivery(t *testing.T) {
-	both := func(h *harness) { h.install(acme, jiraKey); h.install(globex, jiraKey) }
-	var src createdSource
-	withSource := func(h *harness) { both(h); src = h.createShown(acme, store.SourceGitHub, "Acme GitHub") }
-	noLine := func(t *testing.T, h *harness) {
-		if got := h.apiDeliveryLog(acme, src.ID); len(got) != 0 {
-			t.Errorf("acme's log has %d lines after a refused test, want none: %+v", len(got), got)
-		}
-	}
-	runScenarios(t, []scenario{
-		{
-			name:  "admin records a test line; the log shows it, newest first",
-			setup: withSource,
-			request: func(h *harness) *httptest.ResponseRecorder {
-				// A real delivery first, so the test line must come out on top.
-				req := httptest.NewRequest(http.MethodPost, src.URL, strings.NewReader(`{"zen":"hi","hook_id":1}`))
-				req.Header.Set("X-GitHub-Event", "ping")
-				req.Header.Set("X-GitHub-Delivery", "d-1")
-				req.Header.Set(ingest.HeaderGitHubSignature, ingest.SignatureSHA256([]byte(src.Secret), []byte(`{"zen":"hi","hook_id":1}`)))
-				rec := httptest.NewRecorder()
-				h.server.Handler().ServeHTTP(rec, req)
-				if rec.Code != http.StatusAccepted {
-					h.t.Fatalf("ping: %d %s", rec.Code, rec.Body)
-				}
-				return h.api(acme, http.MethodPost, testPath(src.ID), h.adminClaims(acme), nil)
-			},
-			wantStatus: http.StatusCreated,
-			wantContent: []string{`"event":"keyline:test"`, `"outcome":"ignored"`, `"status":202`,
-				`"delivery_id":"keyline-test-`, "not sent by GitHub"},
-			check: func(t *testing.T, h *harness) {
-				log := h.apiDeliveryLog(acme, src.ID)
-				if len(log) != 2 || log[0].Event != testDeliveryEvent || log[1].Event != "ping" {
-					t.Fatalf("log = %+v, want the test line above the ping", log)
-				}
-				if log[0].Outcome != string(store.DeliveryIgnored) || log[0].Status != http.StatusAccepted ||
-					!strings.Contains(log[0].Reason, "configure page") {
-					t.Errorf("test line = %+v", log[0])
-				}
-				// A second test is a new line, never a duplicate of the first.
-				if rec := h.api(acme, http.MethodPost, testPath(src.ID), h.adminClaims(acme), nil); rec.Code != http.StatusCreated {
-					t.Fatalf("second test: %d %s", rec.Code, rec.Body)
-				}
-				if log := h.apiDeliveryLog(acme, src.ID); len(log) != 3 || log[0].Outcome != string(store.DeliveryIgnored) {
-					t.Errorf("log after a second test = %+v", log)
-				}
-				// Only the line: nothing was linked to any issue.
-				tn, err := h.store.TenantByClientKey(context.Background(), jiraKey, acme.clientKey)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if n, err := h.store.CountIssueLinks(context.Background(), tn, "OPS-7"); err != nil || len(n) != 0 {
-					t.Errorf("links after test deliveries: %v %v", n, err)
-				}
-			},
-		},
-		{
-			name:  "a user who is not a Jira administrator is refused",
-			setup: withSource,
-			request: func(h *harness) *httptest.ResponseRecorder {
-				h.jira.mu.Lock()
-				h.jira.admins[acme.clientKey+"/"+testAccount] = false
-				h.jira.mu.Unlock()
-				return h.api(acme, http.MethodPost, testPath(src.ID), h.contextClaims(acme), nil)
-			},
-			wantStatus: http.StatusForbidden,
-			check:      noLine,
-		},
-		{
-			name:  "another site's admin gets 404 for acme's source",
-			setup: withSource,
-			request: func(h *harness) *httptest.ResponseRecorder {
-				return h.api(globex, http.MethodPost, testPath(src.ID), h.adminClaims(globex), nil)
-			},
-			wantStatus:  http.StatusNotFound,
-			wantContent: []string{"no such source"},
-			check:       noLine,
-		},
-		{
-			name:  "an iframe token with a computed qsh is refused",
-			setup: withSource,
-			request: func(h *harness) *httptest.ResponseRecorder {
-				h.adminClaims(acme)
-				return h.api(acme, http.MethodPost, testPath(src.ID), h.productClaims(acme, http.MethodPost, testPath(src.ID)), nil)
-			},
-			wantStatus: http.StatusUnauthorized,
-			check:      noLine,
-		},
-		{
-			name:  "a deleted source",
-			setup: withSource,
-			request: func(h *harness) *httptest.ResponseRecorder {
-				if rec := h.api(acme, http.MethodDelete, "/jira/api/sources/"+src.ID, h.adminClaims(acme), nil); rec.Code != http.StatusNoContent {
-					h.t.Fatalf("delete: %d %s", rec.Code, rec.Body)
-				}
-				return h.api(acme, http.MethodPost, testPath(src.ID), h.adminClaims(acme), nil)
-			},
-			wantStatus: http.StatusNotFound,
-		},
-	})
 }

@@ -3,6 +3,8 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,6 +27,9 @@ func (s *Server) receiveDelivery(c echo.Context) error {
 		s.log.Error("ingest: delivery not stored", slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			slog.Int64("tenant_id", res.TenantID), slog.String("source_id", res.SourceID), slog.String("error", err.Error()))
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "the delivery could not be stored; retry later"})
+	}
+	if res.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(res.RetryAfter/time.Second)))
 	}
 	if res.Status >= 400 {
 		c.Set("keyline.reject_reason", res.Reason)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +59,17 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// withDeadline gives every request's context a deadline d after it reaches
+// the handler (see HandlerTimeout). It wraps the router rather than being
+// echo middleware so that it also covers requests no route matches.
+func withDeadline(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // recoverPanics turns a panic into a 500 and a log line with the stack.

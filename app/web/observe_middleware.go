@@ -1,6 +1,8 @@
 package web
 
 import (
+	"path"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -18,6 +20,9 @@ type Observer interface {
 	AuthFailure(surface, reason string)
 	// Delivery counts a webhook delivery by its source's kind and outcome.
 	Delivery(kind, outcome string)
+	// InFlight counts a request of a route class (see routeClass) as being
+	// handled until done is called.
+	InFlight(class string) (done func())
 }
 
 // Context keys handlers set for the observe middleware; they stay unread
@@ -38,6 +43,8 @@ func observeRequests(o Observer) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
+			done := o.InFlight(routeClass(c.Path()))
+			defer done()
 			err := next(c)
 			if err != nil {
 				// Only reached if logRequests is not inside this middleware
@@ -54,4 +61,31 @@ func observeRequests(o Observer) echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// routeClass sorts a route pattern into the few classes the in-flight gauge
+// counts by: few enough to watch at a glance, and "ingest" on its own,
+// since deliveries being stored are the closest thing Keyline has to a
+// queue. c.Path() is the pattern, set by the router before middleware added
+// with Use runs.
+func routeClass(route string) string {
+	switch {
+	case strings.HasPrefix(route, "/ingest/"):
+		return "ingest"
+	case route == "/healthz" || route == "/readyz":
+		return "health"
+	case strings.HasPrefix(route, "/jira/webhooks/"):
+		return "jira_webhook"
+	case strings.HasPrefix(route, "/jira/api/"):
+		return "api"
+	case route == "/" || strings.HasSuffix(route, "/static/*") || strings.HasSuffix(route, "/atlassian-connect.json"):
+		return "static"
+	}
+	switch path.Base(route) {
+	case "installed", "uninstalled", "enabled", "disabled":
+		return "lifecycle"
+	case "panel", "summary", "project", "configure", "macro", "macro-static":
+		return "page"
+	}
+	return "other"
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/keyline/keyline/app/dbtest"
 	"github.com/keyline/keyline/app/ingest"
 	"github.com/keyline/keyline/app/observe"
@@ -107,4 +109,70 @@ func scrape(t *testing.T, m *observe.Metrics) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Every route the server registers falls in a class of its own kind; a new
+// route that fits none shows up here rather than as "other" in production.
+func TestRouteClassCoversEveryRoute(t *testing.T) {
+	h := newHarness(t, dbtest.SQLiteStore(t))
+	want := map[string]string{
+		"/ingest/:token":                         "ingest",
+		"/ingest/:token/:entity":                 "ingest",
+		"/healthz":                               "health",
+		"/jira/panel":                            "page",
+		"/confluence/macro-static":               "page",
+		"/confluence/configure":                  "page",
+		"/jira/installed":                        "lifecycle",
+		"/confluence/disabled":                   "lifecycle",
+		"/jira/webhooks/issue-updated":           "jira_webhook",
+		"/jira/api/sources/:sourceID/rotate":     "api",
+		"/jira/api/projects/:projectKey/metrics": "api",
+		"/jira/atlassian-connect.json":           "static",
+		"/static/*":                              "static",
+		"":                                       "other", // no route matched
+	}
+	for route, class := range want {
+		if got := routeClass(route); got != class {
+			t.Errorf("routeClass(%q) = %q, want %q", route, got, class)
+		}
+	}
+	for _, r := range h.server.echo.Routes() {
+		if got := routeClass(r.Path); got == "other" {
+			t.Errorf("route %s %s has no class", r.Method, r.Path)
+		}
+	}
+}
+
+// While a request is handled it counts in its class's in-flight gauge, and
+// once answered it no longer does, whether it succeeded or failed.
+func TestObserveInFlight(t *testing.T) {
+	m := observe.New()
+	e := echo.New()
+	e.Use(observeRequests(m))
+	var during string
+	e.POST("/ingest/:token", func(c echo.Context) error {
+		during = scrape(t, m)
+		return c.NoContent(http.StatusOK)
+	})
+	e.GET("/jira/panel", func(c echo.Context) error {
+		return echo.NewHTTPError(http.StatusUnauthorized, "no token")
+	})
+	for _, req := range []*http.Request{
+		httptest.NewRequest(http.MethodPost, "/ingest/some-token", nil),
+		httptest.NewRequest(http.MethodGet, "/jira/panel", nil),
+	} {
+		e.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if !strings.Contains(during, `keyline_http_requests_in_flight{class="ingest"} 1`) {
+		t.Errorf("while the delivery was handled:\n%s", grepLines(during, "in_flight"))
+	}
+	after := scrape(t, m)
+	for _, want := range []string{
+		`keyline_http_requests_in_flight{class="ingest"} 0`,
+		`keyline_http_requests_in_flight{class="page"} 0`,
+	} {
+		if !strings.Contains(after, want) {
+			t.Errorf("after the answers, metrics lack %s:\n%s", want, grepLines(after, "in_flight"))
+		}
+	}
 }

@@ -70,6 +70,7 @@ func (s *Server) routes() *echo.Echo {
 	j.GET("/api/sources", s.listSources, admin...)
 	j.POST("/api/sources", s.createSource, admin...)
 	j.POST("/api/sources/:sourceID/rotate", s.rotateSource, admin...)
+	j.PUT("/api/sources/:sourceID/secret", s.updateSourceSecret, admin...)
 	j.PUT("/api/sources/:sourceID/environment-rules", s.updateSourceRules, admin...)
 	j.DELETE("/api/sources/:sourceID", s.deleteSource, admin...)
 	j.GET("/api/sources/:sourceID/deliveries", s.listDeliveries, admin...)

@@ -41,6 +41,8 @@ type Store interface {
 	SourceByID(ctx context.Context, t *tenant.Tenant, id string) (*store.Source, error)
 	SetEnvironmentRules(ctx context.Context, t *tenant.Tenant, id string, rules []byte) error
 	RotateSourceSecret(ctx context.Context, t *tenant.Tenant, id string, overlap time.Duration) (string, error)
+	SetSourceSecret(ctx context.Context, t *tenant.Tenant, id, secret string, overlap time.Duration) error
+	SourceWithSecrets(ctx context.Context, t *tenant.Tenant, id string) (*store.Source, error)
 	DeleteSource(ctx context.Context, t *tenant.Tenant, id string) error
 	ListDeliveries(ctx context.Context, t *tenant.Tenant, sourceID string, limit int) ([]store.Delivery, error)
 	RecordDelivery(ctx context.Context, t *tenant.Tenant, sourceID string, d store.Delivery) error
@@ -107,10 +109,19 @@ func (a app) connectApp() connect.App {
 	return connect.App{Key: a.key, BaseURL: a.baseURL, BasePath: a.basePath}
 }
 
+// HandlerTimeout bounds the work done for one request: its context is
+// cancelled after it, which stops its database queries and its calls to
+// Jira (each retried on 429 and 503, so otherwise unbounded in sum). It is
+// below the public server's WriteTimeout (30 s, cmd/keyline), so the work
+// stops before the connection its answer would go to is cut, and far above
+// the slowest answer measured (a year's site-wide release report, 1.4 s).
+const HandlerTimeout = 25 * time.Second
+
 // Server holds the routes and their dependencies.
 type Server struct {
 	deps       Deps
 	log        *slog.Logger
+	handler    http.Handler
 	echo       *echo.Echo
 	jira       app
 	confluence app
@@ -138,11 +149,12 @@ func New(deps Deps) (*Server, error) {
 	s.jira, s.confluence = mk(descriptor.Jira), mk(descriptor.Confluence)
 	s.csp = contentSecurityPolicy(deps.AllowedHosts, deps.FrameAncestors)
 	s.echo = s.routes()
+	s.handler = withDeadline(s.echo, HandlerTimeout)
 	return s, nil
 }
 
 // Handler is the server's http.Handler.
-func (s *Server) Handler() http.Handler { return s.echo }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // contentSecurityPolicy allows framing only by the Atlassian products (and any
 // configured extra origin) and scripts only from Keyline and Atlassian's CDN.

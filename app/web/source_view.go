@@ -19,6 +19,9 @@ type sourceJSON struct {
 	Name                string     `json:"name"`
 	CreatedAt           time.Time  `json:"created_at"`
 	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
+	// SecretProvided says whether the current secret is one the provider
+	// issued (PagerDuty's), set through PUT …/secret, rather than Keyline's.
+	SecretProvided bool `json:"secret_provided"`
 	// EnvironmentRules is shown as the JSON object it is, not as a string.
 	EnvironmentRules json.RawMessage `json:"environment_rules"`
 }
@@ -29,7 +32,7 @@ func toSourceJSON(src store.Source) sourceJSON {
 		rules = json.RawMessage("{}") // a RawMessage left empty would break the whole answer
 	}
 	return sourceJSON{ID: src.ID, Kind: src.Kind, Name: src.Name, CreatedAt: src.CreatedAt,
-		PreviousSecretUntil: src.PreviousSecretUntil, EnvironmentRules: rules}
+		PreviousSecretUntil: src.PreviousSecretUntil, SecretProvided: src.SecretProvided, EnvironmentRules: rules}
 }
 
 // webhookURL is where a source's provider sends deliveries.

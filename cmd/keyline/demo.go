@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/keyline/keyline/app/preview"
@@ -29,9 +30,12 @@ deployments to development, staging and production (one failed, one rolled
 back), and incidents with their suspect deployments.
 
 flags:
-  --addr 127.0.0.1:8080   where to listen; keep it on 127.0.0.1, since the
-                          page signs tokens for the demo site for anyone who
-                          can reach it
+  --addr 127.0.0.1:8080   where to listen: 127.0.0.1, localhost, [::1], or
+                          all addresses (:8080) with the page opened on this
+                          machine. Keep it on 127.0.0.1, since the page signs
+                          tokens for the demo site for anyone who can reach
+                          it; Keyline lets plain-http pages frame it only on
+                          this machine
   --data-dir DIR          keep the demo database in DIR and reuse it next
                           time (default: a temporary directory, removed on exit)
 
@@ -59,8 +63,13 @@ func parseDemoFlags(args []string) (*demoFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if _, _, err := net.SplitHostPort(f.addr); err != nil {
+	host, _, err := net.SplitHostPort(f.addr)
+	if err != nil {
 		return nil, fmt.Errorf("--addr %q: want host:port", f.addr)
+	}
+	if !demoHost(host) {
+		return nil, fmt.Errorf("--addr %q: the demo's page frames Keyline over plain http, which Keyline allows only "+
+			"on this machine; listen on 127.0.0.1, localhost, [::1] or all addresses (:port)", f.addr)
 	}
 	return f, nil
 }
@@ -162,6 +171,16 @@ func newDemo(ctx context.Context, env map[string]string, dir string, addr net.Ad
 	delete(denv, "KEYLINE_SECRET_KEY")
 	denv["KEYLINE_DATA_DIR"] = dir
 	denv["KEYLINE_ADDR"] = addr.String()
+	// The host page is served from Keyline's own origin: Keyline's pages
+	// must let it frame them, as they let Jira.
+	origins, err := demoOrigins(addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if extra := strings.TrimSpace(denv["KEYLINE_FRAME_ANCESTORS"]); extra != "" {
+		origins = append([]string{extra}, origins...)
+	}
+	denv["KEYLINE_FRAME_ANCESTORS"] = strings.Join(origins, ",")
 	if denv["KEYLINE_LOG_FORMAT"] == "" {
 		denv["KEYLINE_LOG_FORMAT"] = "text"
 	}
@@ -181,8 +200,6 @@ func newDemo(ctx context.Context, env map[string]string, dir string, addr net.Ad
 	// A reused site was just pointed at this address.
 	a.tenants.Invalidate(a.cfg.JiraAppKey(), preview.DemoJiraClientKey)
 	a.tenants.Invalidate(a.cfg.ConfluenceAppKey(), preview.DemoConfluenceClientKey)
-	// The host page is served from Keyline's own origin, so Keyline's pages
-	// are framed by 'self'.
 	opts := d.site.HostOptions(a.store, a.cfg.AppKey, "")
 	opts.Logger = a.log
 	host, err := preview.New(opts)
@@ -192,9 +209,48 @@ func newDemo(ctx context.Context, env map[string]string, dir string, addr net.Ad
 	}
 	mux := http.NewServeMux()
 	host.Register(mux)
-	mux.Handle("/", preview.FrameableBy(a.server.Handler(), "'self'"))
+	mux.Handle("/", a.server.Handler())
 	d.handler = mux
 	return d, nil
+}
+
+// demoHost reports whether the demo may listen on host: where a browser on
+// this machine reaches it by an origin that KEYLINE_FRAME_ANCESTORS accepts
+// over plain http (127.0.0.1, localhost, [::1]), or all addresses.
+func demoHost(host string) bool {
+	if host == "" || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsUnspecified() || ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
+}
+
+// demoOrigins are the origins a browser on this machine reaches the demo
+// listening on addr by: its loopback address and localhost, or, listening
+// on all addresses, every loopback name. Other hosts are refused, since
+// Keyline lets plain-http origins frame it only on this machine.
+func demoOrigins(addr net.Addr) ([]string, error) {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("listen address %s: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	var hosts []string
+	switch {
+	case host == "" || ip != nil && ip.IsUnspecified():
+		hosts = []string{"127.0.0.1", "localhost", "[::1]"}
+	case ip != nil && ip.Equal(net.IPv4(127, 0, 0, 1)):
+		hosts = []string{"127.0.0.1", "localhost"}
+	case ip != nil && ip.Equal(net.IPv6loopback):
+		hosts = []string{"[::1]", "localhost"}
+	default:
+		return nil, fmt.Errorf("listen address %s: the demo's page may frame Keyline only from 127.0.0.1, localhost or [::1]", addr)
+	}
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, "http://"+h+":"+port)
+	}
+	return out, nil
 }
 
 // browserAddr is addr as a browser on this machine reaches it: a wildcard

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyline/keyline/app/config"
 )
 
 // startDemo runs "keyline demo" with args until the test ends, and returns
@@ -122,7 +125,8 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s: %d %s", frame, res.StatusCode, body)
 			continue
 		}
-		if csp := res.Header.Get("Content-Security-Policy"); !slices.Contains(directive(csp, "frame-ancestors"), "'self'") {
+		// The page's own origin, through KEYLINE_FRAME_ANCESTORS.
+		if csp := res.Header.Get("Content-Security-Policy"); !slices.Contains(directive(csp, "frame-ancestors"), base) {
 			t.Errorf("%s: the host page may not frame it: %q", frame, csp)
 		}
 		text := html.UnescapeString(body)
@@ -190,6 +194,39 @@ func TestDemoKeepsItsDataDir(t *testing.T) {
 	}
 }
 
+// TestDemoOrigins checks the origins the demo lets frame Keyline: those a
+// browser on this machine reaches it by, and no others.
+func TestDemoOrigins(t *testing.T) {
+	tests := []struct {
+		addr string
+		want []string
+	}{
+		{"127.0.0.1:8080", []string{"http://127.0.0.1:8080", "http://localhost:8080"}},
+		{"[::1]:9000", []string{"http://[::1]:9000", "http://localhost:9000"}},
+		{"0.0.0.0:8080", []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"}},
+		{"[::]:8080", []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"}},
+		{"192.0.2.1:8080", nil},
+		{"127.0.0.2:8080", nil},
+	}
+	for _, tt := range tests {
+		addr, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := demoOrigins(addr)
+		if !slices.Equal(got, tt.want) || (err == nil) != (tt.want != nil) {
+			t.Errorf("demoOrigins(%s) = %q, %v; want %q", tt.addr, got, err, tt.want)
+		}
+		if tt.want == nil {
+			continue
+		}
+		// Keyline's settings accept every one of them.
+		if _, err := config.Load(map[string]string{"KEYLINE_FRAME_ANCESTORS": strings.Join(got, ",")}); err != nil {
+			t.Errorf("%s: settings refuse the demo's origins: %v", tt.addr, err)
+		}
+	}
+}
+
 func TestDemoFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"demo", "help"}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "--data-dir") {
@@ -199,7 +236,8 @@ func TestDemoFlags(t *testing.T) {
 	if code := run(context.Background(), []string{"help"}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "demo") {
 		t.Errorf("usage lacks demo: %q", out.String())
 	}
-	for _, args := range [][]string{{"demo", "--addr", "nope"}, {"demo", "--bogus"}, {"demo", "extra"}} {
+	for _, args := range [][]string{{"demo", "--addr", "nope"}, {"demo", "--bogus"}, {"demo", "extra"},
+		{"demo", "--addr", "192.0.2.1:8080"}, {"demo", "--addr", "127.0.0.2:8080"}} {
 		errb.Reset()
 		if code := run(context.Background(), args, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "demo:") {
 			t.Errorf("%v: code %d, stderr %q", args, code, errb.String())

@@ -30,17 +30,21 @@ import (
 	"github.com/keyline/keyline/app/tenant"
 )
 
-const loadtestUsage = `usage: keyline loadtest ingest|panel|metrics [flags]
+const loadtestUsage = `usage: keyline loadtest ingest|panel|flood|metrics [flags]
 
-Load-tests a running Keyline. Both scenarios first seed the database the
-server uses (the same KEYLINE_* settings as keyline serve:
+Load-tests a running Keyline. ingest, panel and flood first seed the
+database the server uses (the same KEYLINE_* settings as keyline serve:
 KEYLINE_DATABASE_URL, KEYLINE_DATA_DIR, KEYLINE_SECRET_KEY, KEYLINE_APP_KEY),
 then send requests from --concurrency workers and report throughput, latency
 percentiles and answers by status.
 
 ingest  seeds --tenants synthetic Jira sites, loadtest-1 … loadtest-N, each
-        with a fresh GitHub source, and sends signed GitHub pushes to
-        <url>/ingest/<token>.
+        with --sources fresh GitHub sources, and sends signed GitHub pushes
+        to <url>/ingest/<token>, round-robin over the sources. The defaults
+        (16 sites × 4 sources) keep each source and site under the
+        server's default rate limits up to about 3,000 deliveries/s; a
+        faster run needs more of them, or higher KEYLINE_INGEST_* limits
+        on the server.
 panel   seeds --tenants synthetic Jira sites, loadtest-panel-1 … -N, each with
         --issues issues with branches, commits, pull requests, builds,
         deployments and incidents, and loads their issue panels as Jira's
@@ -52,7 +56,7 @@ panel   seeds --tenants synthetic Jira sites, loadtest-panel-1 … -N, each with
 
 flags:
   --url http://127.0.0.1:8080  where the server listens
-  --tenants 8                  synthetic sites to seed and load
+  --tenants 16 (panel: 8)      synthetic sites to seed and load
   --concurrency 32             workers, each with one request in flight
   --duration 20s               measured window
   --warmup 2s                  sent first, not counted
@@ -61,6 +65,7 @@ flags:
   --json                       print the result as JSON
 ingest only:
   --commits 10                 commits per push
+  --sources 4                  GitHub sources per site
 panel only:
   --issues 50                  issues per site
 
@@ -68,6 +73,8 @@ The exit status is 1 when any measured request failed or got no answer at
 all: for ingest, any answer other than 200 "accepted"; for panel, any answer
 other than 200 with the requested issue's panel. The error line says which.
 Run it against a database of its own: it adds sites and data to it.
+
+` + floodUsage + `
 
 metrics needs no server: it measures the release report (release.Build, what
 the project page and the API compute) on PostgreSQL. It first seeds site
@@ -105,6 +112,7 @@ type loadtestFlags struct {
 	warmup      time.Duration
 	rate        float64
 	commits     int
+	sources     int
 	issues      int
 	timeout     time.Duration
 	asJSON      bool
@@ -116,6 +124,9 @@ const (
 	maxLoadTenants = 1000
 	maxLoadCommits = 1000
 	maxLoadIssues  = 10000
+	// maxLoadSources stays under store.MaxSourcesPerTenant (100), which
+	// also counts a site's sources that are not the load test's.
+	maxLoadSources = 50
 )
 
 // loadtestSourceName names the sources the load test creates, so that a
@@ -125,18 +136,20 @@ const loadtestSourceName = "loadtest"
 // runLoadtest runs "keyline loadtest …".
 func runLoadtest(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("loadtest: missing scenario (ingest, panel, metrics); see keyline loadtest help")
+		return errors.New("loadtest: missing scenario (ingest, panel, flood, metrics); see keyline loadtest help")
 	}
 	scenario, args := args[0], args[1:]
 	switch scenario {
 	case "metrics":
 		return loadtestMetrics(ctx, args, env, stdout, stderr)
+	case "flood":
+		return loadtestFlood(ctx, args, env, stdout, stderr)
 	case "ingest", "panel":
 	case "help", "-h", "--help":
 		_, err := fmt.Fprint(stdout, loadtestUsage)
 		return err
 	default:
-		return fmt.Errorf("loadtest: unknown scenario %q (ingest, panel, metrics)", scenario)
+		return fmt.Errorf("loadtest: unknown scenario %q (ingest, panel, flood, metrics)", scenario)
 	}
 	f, err := parseLoadtestFlags(scenario, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -157,7 +170,13 @@ func parseLoadtestFlags(scenario string, args []string) (*loadtestFlags, error) 
 	fs := flag.NewFlagSet("keyline loadtest "+scenario, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.url, "url", "http://127.0.0.1:8080", "where the server listens")
-	fs.IntVar(&f.tenants, "tenants", 8, "synthetic sites")
+	tenants := 8
+	if scenario == "ingest" {
+		// Spread so that the server's default rate limits (50/s per
+		// source, 200/s per site) stay out of a throughput run's way.
+		tenants = 16
+	}
+	fs.IntVar(&f.tenants, "tenants", tenants, "synthetic sites")
 	fs.IntVar(&f.concurrency, "concurrency", 32, "workers")
 	fs.DurationVar(&f.duration, "duration", 20*time.Second, "measured window")
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up, not counted")
@@ -167,6 +186,7 @@ func parseLoadtestFlags(scenario string, args []string) (*loadtestFlags, error) 
 	switch scenario {
 	case "ingest":
 		fs.IntVar(&f.commits, "commits", 10, "commits per push")
+		fs.IntVar(&f.sources, "sources", 4, "GitHub sources per site")
 	case "panel":
 		fs.IntVar(&f.issues, "issues", 50, "issues per site")
 	}
@@ -196,6 +216,8 @@ func parseLoadtestFlags(scenario string, args []string) (*loadtestFlags, error) 
 		return nil, fmt.Errorf("--rate %g: must not be negative", f.rate)
 	case scenario == "ingest" && (f.commits < 1 || f.commits > maxLoadCommits):
 		return nil, fmt.Errorf("--commits %d: want 1 to %d", f.commits, maxLoadCommits)
+	case scenario == "ingest" && (f.sources < 1 || f.sources > maxLoadSources):
+		return nil, fmt.Errorf("--sources %d: want 1 to %d", f.sources, maxLoadSources)
 	case scenario == "panel" && (f.issues < 1 || f.issues > maxLoadIssues):
 		return nil, fmt.Errorf("--issues %d: want 1 to %d", f.issues, maxLoadIssues)
 	case f.timeout <= 0:
@@ -210,6 +232,7 @@ type ingestResultJSON struct {
 	URL      string           `json:"url"`
 	Database string           `json:"database"`
 	Tenants  int              `json:"tenants_seeded"`
+	Sources  int              `json:"sources_per_tenant"`
 	Commits  int              `json:"commits_per_push"`
 	Report   *loadtest.Report `json:"report"`
 }
@@ -219,13 +242,14 @@ func loadtestIngest(ctx context.Context, f *loadtestFlags, env map[string]string
 	if err != nil {
 		return err
 	}
-	sources, dialect, err := seedLoadtest(ctx, cfg, f.tenants, stderr)
+	seeded, dialect, err := seedLoadtest(ctx, cfg, []siteGroup{{prefix: ingestClientKeyPrefix, sites: f.tenants, sources: f.sources}}, stderr)
 	if err != nil {
 		return fmt.Errorf("loadtest ingest: seed: %w", err)
 	}
+	sources := seeded[0]
 	if !f.asJSON {
-		fmt.Fprintf(stdout, "seeded %d tenants (loadtest-1 … loadtest-%d) with a new GitHub source each (%s)\n",
-			len(sources), len(sources), dialect)
+		fmt.Fprintf(stdout, "seeded %d tenants (%s1 … %s%d) with %d new GitHub sources each (%s)\n",
+			f.tenants, ingestClientKeyPrefix, ingestClientKeyPrefix, f.tenants, f.sources, dialect)
 	}
 	client := loadtest.NewClient(f.concurrency, f.timeout)
 	if err := checkReady(ctx, client, f.url); err != nil {
@@ -257,7 +281,7 @@ func loadtestIngest(ctx context.Context, f *loadtestFlags, env map[string]string
 	}
 	if f.asJSON {
 		err = writeJSON(stdout, ingestResultJSON{Scenario: "ingest", URL: f.url, Database: dialect,
-			Tenants: len(sources), Commits: f.commits, Report: rep})
+			Tenants: f.tenants, Sources: f.sources, Commits: f.commits, Report: rep})
 	} else {
 		err = rep.WriteText(stdout)
 	}
@@ -271,59 +295,89 @@ func loadtestIngest(ctx context.Context, f *loadtestFlags, env map[string]string
 		if rep.Status[http.StatusNotFound] > 0 {
 			return fmt.Errorf("loadtest ingest: %w (404: is --url a Keyline on the same database and KEYLINE_APP_KEY?)", err)
 		}
+		if rep.Status[http.StatusTooManyRequests] > 0 {
+			return fmt.Errorf("loadtest ingest: %w (429: the server's rate limits; spread over more --tenants and --sources, "+
+				"or raise KEYLINE_INGEST_SOURCE_RATE and KEYLINE_INGEST_SITE_RATE on the server)", err)
+		}
 		return fmt.Errorf("loadtest ingest: %w", err)
 	}
 	return nil
 }
 
-// seedLoadtest installs n synthetic Jira sites and gives each a fresh GitHub
-// source, returning the sources' tokens and secrets, which exist only here.
-// Each site's previous load-test sources are deleted first, so repeated runs
-// stay under store.MaxSourcesPerTenant; their history stays in the database.
-// The store is closed again before the load starts: the load test must not
-// hold connections the server could use.
-func seedLoadtest(ctx context.Context, cfg *config.Config, n int, logw io.Writer) ([]loadtest.Source, string, error) {
+// ingestClientKeyPrefix names the ingest scenario's sites: loadtest-1 ….
+const ingestClientKeyPrefix = "loadtest-"
+
+// siteGroup is a set of synthetic sites to seed: <prefix>1 … <prefix><sites>,
+// each with sources fresh GitHub sources.
+type siteGroup struct {
+	prefix         string
+	sites, sources int
+}
+
+// seedLoadtest installs the synthetic Jira sites of each group and gives
+// each the group's number of fresh GitHub sources, returning every group's
+// sources' tokens and secrets (which exist only here), site by site. Each
+// site's previous load-test sources are deleted first, so repeated runs
+// stay under store.MaxSourcesPerTenant; their history stays in the
+// database. The store is closed again before the load starts: the load
+// test must not hold connections the server could use.
+func seedLoadtest(ctx context.Context, cfg *config.Config, groups []siteGroup, logw io.Writer) ([][]loadtest.Source, string, error) {
 	st, err := openStore(ctx, cfg, newLogger(quietConfig(cfg), logw))
 	if err != nil {
 		return nil, "", err
 	}
 	defer st.Close()
-	sources := make([]loadtest.Source, 0, n)
-	for i := 1; i <= n; i++ {
-		shared := make([]byte, 32)
-		if _, err := rand.Read(shared); err != nil {
-			return nil, "", fmt.Errorf("shared secret: %w", err)
+	out := make([][]loadtest.Source, len(groups))
+	for g, group := range groups {
+		for i := 1; i <= group.sites; i++ {
+			sources, err := seedLoadtestSite(ctx, st, cfg, fmt.Sprint(group.prefix, i), group.sources)
+			if err != nil {
+				return nil, "", err
+			}
+			out[g] = append(out[g], sources...)
 		}
-		client := fmt.Sprintf("loadtest-%d", i)
-		t, err := st.UpsertTenant(ctx, tenant.Install{
-			AppKey:       cfg.JiraAppKey(),
-			ClientKey:    client,
-			BaseURL:      fmt.Sprintf("https://%s.atlassian.net", client),
-			ProductType:  "jira",
-			Description:  "Keyline load test",
-			SharedSecret: []byte(hex.EncodeToString(shared)),
-		})
-		if err != nil {
-			return nil, "", fmt.Errorf("tenant %s: %w", client, err)
-		}
-		old, err := st.ListSources(ctx, t)
-		if err != nil {
-			return nil, "", fmt.Errorf("tenant %s: %w", client, err)
-		}
-		for _, s := range old {
-			if s.Name == loadtestSourceName {
-				if err := st.DeleteSource(ctx, t, s.ID); err != nil {
-					return nil, "", fmt.Errorf("tenant %s: retire source %s: %w", client, s.ID, err)
-				}
+	}
+	return out, st.Dialect(), nil
+}
+
+// seedLoadtestSite installs one synthetic site and replaces its load-test
+// sources with n new ones.
+func seedLoadtestSite(ctx context.Context, st *store.Store, cfg *config.Config, client string, n int) ([]loadtest.Source, error) {
+	shared := make([]byte, 32)
+	if _, err := rand.Read(shared); err != nil {
+		return nil, fmt.Errorf("shared secret: %w", err)
+	}
+	t, err := st.UpsertTenant(ctx, tenant.Install{
+		AppKey:       cfg.JiraAppKey(),
+		ClientKey:    client,
+		BaseURL:      fmt.Sprintf("https://%s.atlassian.net", client),
+		ProductType:  "jira",
+		Description:  "Keyline load test",
+		SharedSecret: []byte(hex.EncodeToString(shared)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tenant %s: %w", client, err)
+	}
+	old, err := st.ListSources(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %s: %w", client, err)
+	}
+	for _, s := range old {
+		if s.Name == loadtestSourceName {
+			if err := st.DeleteSource(ctx, t, s.ID); err != nil {
+				return nil, fmt.Errorf("tenant %s: retire source %s: %w", client, s.ID, err)
 			}
 		}
+	}
+	sources := make([]loadtest.Source, 0, n)
+	for range n {
 		_, token, secret, err := st.CreateSource(ctx, t, store.SourceGitHub, loadtestSourceName)
 		if err != nil {
-			return nil, "", fmt.Errorf("tenant %s: %w", client, err)
+			return nil, fmt.Errorf("tenant %s: %w", client, err)
 		}
 		sources = append(sources, loadtest.Source{Token: token, Secret: secret})
 	}
-	return sources, st.Dialect(), nil
+	return sources, nil
 }
 
 // checkReady fails early, with one clear line, when nothing answers at

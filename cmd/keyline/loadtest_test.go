@@ -16,12 +16,16 @@ import (
 
 // startKeyline builds the application as serve does, on embedded SQLite in a
 // temporary data dir, and serves it on 127.0.0.1 until the test ends.
-func startKeyline(t *testing.T) (env map[string]string, baseURL string, a *application) {
+// settings are further KEYLINE_* variables, name then value.
+func startKeyline(t *testing.T, settings ...string) (env map[string]string, baseURL string, a *application) {
 	t.Helper()
 	env = map[string]string{
 		"KEYLINE_DATA_DIR":  t.TempDir(),
 		"KEYLINE_BASE_URL":  "https://keyline.example.com",
 		"KEYLINE_LOG_LEVEL": "warn",
+	}
+	for i := 0; i+1 < len(settings); i += 2 {
+		env[settings[i]] = settings[i+1]
 	}
 	a, err := newApplication(context.Background(), env, io.Discard)
 	if err != nil {
@@ -50,12 +54,18 @@ func runScenario(env map[string]string, scenario string, args ...string) (code i
 // the test.
 func acceptedDeliveries(t *testing.T, st *store.Store, env map[string]string, n int) (sourceIDs []string, accepted int) {
 	t.Helper()
+	return siteDeliveries(t, st, env, fmt.Sprint("loadtest-", n))
+}
+
+// siteDeliveries is acceptedDeliveries for the site of clientKey.
+func siteDeliveries(t *testing.T, st *store.Store, env map[string]string, clientKey string) (sourceIDs []string, accepted int) {
+	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.Load(env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ten, err := st.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-", n))
+	ten, err := st.TenantByClientKey(ctx, cfg.JiraAppKey(), clientKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +83,7 @@ func acceptedDeliveries(t *testing.T, st *store.Store, env map[string]string, n 
 			if l.Outcome == store.DeliveryAccepted && l.Event == "push" {
 				accepted++
 			} else {
-				t.Errorf("loadtest-%d: delivery %s %s %d %q", n, l.Event, l.Outcome, l.Status, l.Reason)
+				t.Errorf("%s: delivery %s %s %d %q", clientKey, l.Event, l.Outcome, l.Status, l.Reason)
 			}
 		}
 	}
@@ -81,9 +91,9 @@ func acceptedDeliveries(t *testing.T, st *store.Store, env map[string]string, n 
 }
 
 // TestLoadtestIngestEndToEnd runs the command against a real in-process
-// Keyline: it seeds the server's database, delivers pushes that the server
-// verifies and stores, and passes; a second run seeds again and replaces
-// the sources.
+// Keyline, with the server's default rate limits: it seeds the server's
+// database, delivers pushes that the server verifies and stores, and
+// passes; a second run seeds again and replaces the sources.
 func TestLoadtestIngestEndToEnd(t *testing.T) {
 	env, url, a := startKeyline(t)
 
@@ -91,27 +101,30 @@ func TestLoadtestIngestEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
-	for _, want := range []string{"seeded 2 tenants", "throughput", "p99", "200: ", "accepted: "} {
+	for _, want := range []string{"seeded 2 tenants", "4 new GitHub sources each", "throughput", "p99", "200: ", "accepted: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	var firstIDs []string
+	first := map[string]bool{}
 	for n := 1; n <= 2; n++ {
 		ids, accepted := acceptedDeliveries(t, a.store, env, n)
-		if len(ids) != 1 || accepted == 0 {
+		if len(ids) != 4 || accepted == 0 {
 			t.Errorf("loadtest-%d: sources %v, %d accepted deliveries", n, ids, accepted)
 		}
-		firstIDs = append(firstIDs, ids...)
+		for _, id := range ids {
+			first[id] = true
+		}
 	}
 
-	code, out, errs = runLoad(env, "--tenants", "2", "--concurrency", "2", "--duration", "300ms", "--warmup", "0s",
+	code, out, errs = runLoad(env, "--tenants", "2", "--sources", "2", "--concurrency", "2", "--duration", "300ms", "--warmup", "0s",
 		"--commits", "3", "--json", "--url", url)
 	if code != 0 {
 		t.Fatalf("second run: code %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
 	var res struct {
 		Tenants int `json:"tenants_seeded"`
+		Sources int `json:"sources_per_tenant"`
 		Report  struct {
 			Sent     int            `json:"sent"`
 			OK       int            `json:"ok"`
@@ -121,13 +134,109 @@ func TestLoadtestIngestEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
 	}
-	if res.Tenants != 2 || res.Report.Sent == 0 || res.Report.OK != res.Report.Sent || res.Report.Outcomes["accepted"] != res.Report.OK {
+	if res.Tenants != 2 || res.Sources != 2 || res.Report.Sent == 0 || res.Report.OK != res.Report.Sent || res.Report.Outcomes["accepted"] != res.Report.OK {
 		t.Errorf("second run: %s", out)
 	}
 	for n := 1; n <= 2; n++ {
 		ids, accepted := acceptedDeliveries(t, a.store, env, n)
-		if len(ids) != 1 || ids[0] == firstIDs[n-1] || accepted == 0 {
-			t.Errorf("loadtest-%d after the re-run: sources %v (first run's %s), %d accepted", n, ids, firstIDs[n-1], accepted)
+		if len(ids) != 2 || first[ids[0]] || first[ids[1]] || accepted == 0 {
+			t.Errorf("loadtest-%d after the re-run: sources %v (first run's %v), %d accepted", n, ids, first, accepted)
+		}
+	}
+}
+
+// The ingest scenario's defaults spread a throughput run so that the
+// server's default rate limits do not refuse it, up to the rate the usage
+// text promises.
+func TestLoadtestIngestDefaultsFitTheDefaultLimits(t *testing.T) {
+	f, err := parseLoadtestFlags("ingest", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const promised = 3000 // deliveries/s, as loadtestUsage says
+	if !strings.Contains(loadtestUsage, "up to about 3,000 deliveries/s") {
+		t.Error("the usage text no longer promises the rate this test checks")
+	}
+	perSite := float64(promised) / float64(f.tenants)
+	perSource := perSite / float64(f.sources)
+	if perSite > cfg.IngestSiteRate || perSource > cfg.IngestSourceRate {
+		t.Errorf("at %d/s over %d sites × %d sources: %.0f/s per site (limit %g), %.0f/s per source (limit %g)",
+			promised, f.tenants, f.sources, perSite, cfg.IngestSiteRate, perSource, cfg.IngestSourceRate)
+	}
+}
+
+// TestLoadtestFloodEndToEnd floods one site of a real in-process Keyline
+// whose limits are low enough to be met in a short run. The victims, paced
+// well under their own limits, must all be served; the flooder must be
+// answered 429 past its site's burst, and nothing it was refused stored.
+func TestLoadtestFloodEndToEnd(t *testing.T) {
+	env, url, a := startKeyline(t,
+		"KEYLINE_INGEST_SOURCE_RATE", "100", "KEYLINE_INGEST_SOURCE_BURST", "100",
+		"KEYLINE_INGEST_SITE_RATE", "10", "KEYLINE_INGEST_SITE_BURST", "10")
+
+	code, out, errs := runScenario(env, "flood", "--victims", "2", "--victim-rate", "6", "--victim-concurrency", "2",
+		"--flood-sources", "3", "--flood-concurrency", "4", "--commits", "2", "--duration", "1s", "--warmup", "0s", "--url", url)
+	if code != 0 {
+		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, want := range []string{"seeded 2 victim sites", "flooding site loadtest-flood-1 with 3 sources",
+		"victims\n  requests ", "flooder\n  requests ", "429 site limit: ", "refused with 429"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for n := 1; n <= 2; n++ {
+		if ids, accepted := siteDeliveries(t, a.store, env, fmt.Sprint("loadtest-victim-", n)); len(ids) != 1 || accepted == 0 {
+			t.Errorf("victim %d: sources %v, %d accepted", n, ids, accepted)
+		}
+	}
+	// The flooder's site took at most its burst plus what refilled in the
+	// run (10/s), however much it sent; the refused rest left no line.
+	ids, accepted := siteDeliveries(t, a.store, env, "loadtest-flood-1")
+	if len(ids) != 3 || accepted == 0 || accepted > 10+10*5 {
+		t.Errorf("flooder: sources %v, %d accepted", ids, accepted)
+	}
+
+	// The comparison run: the victims alone.
+	code, out, errs = runScenario(env, "flood", "--victims", "2", "--victim-rate", "6", "--flood-concurrency", "0",
+		"--duration", "300ms", "--warmup", "0s", "--json", "--url", url)
+	if code != 0 {
+		t.Fatalf("victims alone: code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	var res struct {
+		Scenario string `json:"scenario"`
+		Report   struct {
+			Victims struct {
+				Sent int `json:"sent"`
+				OK   int `json:"ok"`
+			} `json:"victims"`
+			Flooder *struct{} `json:"flooder"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if res.Scenario != "flood" || res.Report.Victims.Sent == 0 || res.Report.Victims.OK != res.Report.Victims.Sent || res.Report.Flooder != nil {
+		t.Errorf("victims alone: %s", out)
+	}
+}
+
+// A victim that meets its own limit fails the run, saying so: here the
+// victims' limits are set below what they send.
+func TestLoadtestFloodFailsWhenVictimsAreLimited(t *testing.T) {
+	env, url, _ := startKeyline(t, "KEYLINE_INGEST_SOURCE_RATE", "0.01", "KEYLINE_INGEST_SOURCE_BURST", "1")
+	code, out, errs := runScenario(env, "flood", "--victims", "1", "--victim-rate", "20", "--victim-concurrency", "2",
+		"--flood-concurrency", "0", "--commits", "2", "--duration", "500ms", "--warmup", "0s", "--url", url)
+	if code != 1 {
+		t.Fatalf("code %d, want 1\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, want := range []string{"loadtest flood: victims: ", "429: "} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q: %s", want, errs)
 		}
 	}
 }
@@ -257,6 +366,8 @@ func TestLoadtestFlags(t *testing.T) {
 		{"--rate", "-1"},
 		{"--commits", "0"},
 		{"--url", "ftp://example.com"},
+		{"--sources", "0"},
+		{"--sources", "51"},
 		{"stray"},
 	} {
 		code, _, errs := runLoad(nil, args...)
@@ -278,9 +389,31 @@ func TestLoadtestFlags(t *testing.T) {
 	if code, _, errs := runLoad(nil, "--issues", "5"); code != 1 || !strings.Contains(errs, "loadtest ingest:") {
 		t.Errorf("ingest --issues: code %d, stderr %q", code, errs)
 	}
+	if code, _, errs := runScenario(nil, "panel", "--sources", "2"); code != 1 || !strings.Contains(errs, "loadtest panel:") {
+		t.Errorf("panel --sources: code %d, stderr %q", code, errs)
+	}
+	for _, args := range [][]string{
+		{"--victims", "0"},
+		{"--victim-rate", "0"},
+		{"--victim-rate", "NaN"},
+		{"--victim-concurrency", "0"},
+		{"--flood-sources", "0"},
+		{"--flood-concurrency", "-1"},
+		{"--duration", "0s"},
+		{"--commits", "0"},
+		{"--tenants", "2"}, // an ingest flag
+		{"--url", "ftp://example.com"},
+		{"stray"},
+	} {
+		code, _, errs := runScenario(nil, "flood", args...)
+		if code != 1 || !strings.Contains(errs, "loadtest flood:") {
+			t.Errorf("flood %v: code %d, stderr %q", args, code, errs)
+		}
+	}
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"loadtest", "help"}, nil, &out, &errb); code != 0 ||
-		!strings.Contains(out.String(), "--concurrency") || !strings.Contains(out.String(), "--issues") {
+		!strings.Contains(out.String(), "--concurrency") || !strings.Contains(out.String(), "--issues") ||
+		!strings.Contains(out.String(), "--flood-concurrency") {
 		t.Errorf("help: code %d, out %q", code, out.String())
 	}
 	if code := run(context.Background(), []string{"loadtest", "panels"}, nil, &out, &errb); code != 1 {

@@ -2,8 +2,9 @@
 // the sources API (docs/ingest.md, "With the configure API"). The page lists
 // the sources without this script; the script reveals the controls it
 // rendered hidden and drives them: add a source and show its webhook URL and
-// secret once, record a test delivery, show the delivery log, edit the
-// environment rules, rotate the secret and delete the source.
+// secret once, send it a signed test delivery and show the line it left,
+// show the delivery log, edit the environment rules, set the signing secret
+// a provider issued (PagerDuty), rotate the secret and delete the source.
 //
 // Every call carries a context token from all.js (AP.context.getToken), the
 // only kind of token the API accepts. Text from the server is only ever set
@@ -11,7 +12,9 @@
 (function () {
   "use strict";
 
-  var TEST_EVENT = "keyline:test";
+  // Keyline's own test deliveries carry ids with this prefix
+  // (ingest.TestDeliveryPrefix).
+  var TEST_PREFIX = "keyline-test-";
   var RULE_TYPES = [
     ["development", "Development"],
     ["testing", "Testing"],
@@ -20,7 +23,7 @@
   ];
   var TONES = { accepted: "success", duplicate: "information", rejected: "danger" };
 
-  var root, api, live, seq = 0;
+  var root, api, live, secretKinds, seq = 0;
 
   function one(sel, el) { return (el || document).querySelector(sel); }
   function all(sel, el) { return Array.prototype.slice.call((el || document).querySelectorAll(sel)); }
@@ -283,6 +286,11 @@
     created.setAttribute("datetime", src.created_at);
     created.textContent = formatTime(src.created_at);
     one("[data-field=hint]", li).appendChild(hintFor(src.kind));
+    if (secretKinds.indexOf(src.kind) >= 0) {
+      toggle(li, "secret").hidden = false;
+      one("[data-field=secret-state]", li).hidden = false;
+      showSecretState(li, !!src.secret_provided);
+    }
     one("[data-actions]", li).setAttribute("aria-label", "Manage " + src.name);
     one("caption", li).textContent = "Deliveries to " + src.name;
     showRules(li, src.environment_rules || {});
@@ -375,6 +383,20 @@
       toggle(li, "delete").focus();
     });
     one('[data-action="test"]', li).addEventListener("click", function (e) { sendTest(li, e.currentTarget); });
+    toggle(li, "secret").addEventListener("click", function () {
+      if (panel(li, "secret").hidden) {
+        open(li, "secret", false);
+        one('input[name="secret"]', li).focus();
+      } else {
+        close(li, "secret");
+      }
+    });
+    panel(li, "secret").addEventListener("submit", function (e) {
+      e.preventDefault();
+      setSecret(li, one('button[type="submit"]', e.currentTarget));
+    });
+    var secretErr = one("[data-error]", panel(li, "secret"));
+    secretErr.id = "source-" + n + "-secret-error";
     one("[data-confirm-delete]", li).addEventListener("click", function (e) { remove(li, e.currentTarget); });
     panel(li, "rules").addEventListener("submit", function (e) {
       e.preventDefault();
@@ -421,7 +443,7 @@
     tr.appendChild(time);
     var ev = el("td");
     ev.appendChild(el("code", null, d.event || "—"));
-    if (d.event === TEST_EVENT) {
+    if ((d.delivery_id || "").indexOf(TEST_PREFIX) === 0) {
       tr.className = "cfg-test-line";
       ev.appendChild(el("span", "lozenge", "test"));
     }
@@ -438,26 +460,76 @@
     return tr;
   }
 
-  // sendTest records a test line and shows it in the opened log.
+  // sendTest sends the source a signed test delivery, says what came of it
+  // and shows its line in the opened log.
   function sendTest(li, btn) {
     if (isBusy(btn)) {
       return;
     }
+    var result = one("[data-test-result]", li);
     busy(btn, true);
     rowError(li, "");
+    result.hidden = true;
     call("POST", sourcePath(li, "/test")).then(function (data) {
+      var d = data.delivery;
+      var summary = "Test delivery: " + d.outcome + ", status " + d.status + (d.reason ? " — " + d.reason : "") + ".";
+      result.textContent = "Sent " + data.sent + ". " + summary;
+      result.hidden = false;
       open(li, "log", false);
       return loadLog(li).then(function () {
-        var d = data.delivery;
         all("tbody tr", panel(li, "log")).forEach(function (tr) {
           if (tr.getAttribute("data-delivery") === d.delivery_id) {
             tr.classList.add("cfg-new");
           }
         });
-        say("Test delivery recorded: " + d.outcome + ", status " + d.status + ". It is the newest line of the delivery log.");
+        say(summary + " It is the newest line of the delivery log.");
       });
     }, function (e) {
-      rowError(li, "No test delivery was recorded: " + e.message);
+      rowError(li, "No test delivery was sent: " + e.message);
+    }).then(function () { busy(btn, false); });
+  }
+
+  // showSecretState says whether the provider's signing secret is set, as
+  // the server renders it.
+  function showSecretState(li, provided) {
+    var dd = one("[data-field=secret-state-text]", li);
+    dd.textContent = "";
+    if (provided) {
+      dd.appendChild(el("span", null, "Set"));
+      return;
+    }
+    dd.appendChild(el("span", "lozenge lozenge-danger", "Not set"));
+    dd.appendChild(el("span", "subtle", " deliveries are refused until the secret " +
+      kindLabel(li.getAttribute("data-kind")) + " issued is set"));
+  }
+
+  // setSecret gives Keyline the signing secret the provider issued. The
+  // field is emptied once it is saved: the page keeps no secret.
+  function setSecret(li, btn) {
+    if (isBusy(btn)) {
+      return;
+    }
+    var form = panel(li, "secret");
+    var input = one('input[name="secret"]', form);
+    var err = one("[data-error]", form);
+    var saved = one("[data-saved]", form);
+    busy(btn, true);
+    saved.hidden = true;
+    call("PUT", sourcePath(li, "/secret"), { secret: input.value }).then(function () {
+      input.value = "";
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+      showError(err, "");
+      showSecretState(li, true);
+      saved.textContent = "Secret saved. Deliveries signed with it are accepted from now on; the previous secret no longer verifies.";
+      saved.hidden = false;
+      say("The signing secret was saved. Deliveries signed with it are accepted from now on.");
+    }, function (e) {
+      showError(err, "The secret was not saved: " + e.message);
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", err.id);
+      input.focus();
+      say("The secret was not saved: " + e.message);
     }).then(function () { busy(btn, false); });
   }
 
@@ -536,6 +608,10 @@
         t.textContent = formatTime(until);
       }
       prev.hidden = secs <= 0;
+      if (secretKinds.indexOf(li.getAttribute("data-kind")) >= 0) {
+        // Keyline's new secret replaced the one the provider issued.
+        showSecretState(li, false);
+      }
       say("A new secret was issued and is shown once, below. " + (secs > 0 ?
         "The previous one keeps verifying for " + span(secs) + "." :
         "The previous one stopped verifying."));
@@ -572,6 +648,7 @@
     }
     api = root.getAttribute("data-api");
     live = one("[data-live]", root);
+    secretKinds = (root.getAttribute("data-secret-kinds") || "").split(" ").filter(Boolean);
     bindAdd();
     all("[data-list] > [data-source]", root).forEach(bindRow);
   }

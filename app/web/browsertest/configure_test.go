@@ -14,12 +14,14 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/keyline/keyline/app/ingest"
 )
 
 // TestConfigurePageManagesSources drives the Jira configure page's script
 // the way an administrator would: it adds a generic source and sees its
 // webhook URL and secret once, proves them by sending a build to that URL,
-// records a test delivery and reads both in the delivery log, has invalid
+// sends a signed test delivery and reads both in the delivery log, has invalid
 // environment rules refused inline and valid ones saved, rotates the secret
 // and deletes the source. Every API call carries a context token that the
 // preview host signs for the demo site, as Jira's all.js would.
@@ -94,22 +96,19 @@ func TestConfigurePageManagesSources(t *testing.T) {
 		t.Fatalf("build sent with the shown URL and secret: %d, want 200", code)
 	}
 
-	// Record a test delivery: the log opens with it above the build.
+	// Send a test delivery: a signed ping to the generic API, whose line the
+	// log opens with, above the build.
 	f.run(row + `.querySelector('[data-action="test"]').click()`)
 	f.wait(row+`.querySelector('[data-panel="log"]:not([hidden]) tr.cfg-new')`, "the test delivery in the log")
-	var lines []struct{ Event, Outcome, Status string }
-	f.read(`Array.from(`+row+`.querySelectorAll('[data-panel="log"] tbody tr'), tr => ({
-		event: tr.cells[1].querySelector("code").textContent,
-		outcome: tr.cells[2].textContent,
-		status: tr.cells[3].textContent,
-	}))`, &lines)
-	if len(lines) != 2 || lines[0].Event != "keyline:test" || lines[0].Outcome != "ignored" || lines[0].Status != "202" ||
-		lines[1].Event != "build" || lines[1].Outcome != "accepted" || lines[1].Status != "200" {
-		t.Errorf("delivery log %+v, want the test line (ignored, 202) above the build (accepted, 200)", lines)
+	lines := logLines(f, row)
+	if len(lines) != 2 || lines[0].Event != "ping" || lines[0].Outcome != "ignored" || lines[0].Status != "202" || !lines[0].Test ||
+		lines[1].Event != "build" || lines[1].Outcome != "accepted" || lines[1].Status != "200" || lines[1].Test {
+		t.Errorf("delivery log %+v, want the test ping (ignored, 202, marked as a test) above the build (accepted, 200)", lines)
 	}
-	f.wait(`document.querySelector("[data-live]").textContent.includes("Test delivery recorded")`, "the test's announcement")
+	f.wait(`document.querySelector("[data-live]").textContent.includes("Test delivery: ignored, status 202")`, "the test's announcement")
 	checkFrames(t, map[string]frameState{"jira-configure": byFrameID(b.frames())["jira-configure"]}, []expectation{{frame: "jira-configure",
-		texts: []string{"Nightly CI", created.URL, "keyline:test", "not sent by Generic API"}}})
+		texts: []string{"Nightly CI", created.URL, "Sent a ping to the generic API's /ping, signed with X-Keyline-Signature",
+			"ping: the source is set up"}}})
 	dir := artifactsDir(t)
 	b.screenshotFrame(dir, "configure-light.png", "jira-configure")
 	b.setColorScheme("dark")
@@ -189,6 +188,164 @@ func TestConfigurePageManagesSources(t *testing.T) {
 		t.Errorf("deleted source's URL: %d, want 404", code)
 	}
 	checkClean(t, b)
+}
+
+// logLine is one row of a source's delivery log as the page shows it.
+type logLine struct {
+	Event, Outcome, Status, Reason string
+	// Test is whether the row is marked as Keyline's own test.
+	Test bool
+}
+
+// logLines reads the delivery log of the row that the expression row finds.
+func logLines(f *frameWorld, row string) []logLine {
+	f.b.t.Helper()
+	var lines []logLine
+	f.read(`Array.from(`+row+`.querySelectorAll('[data-panel="log"] tbody tr'), tr => ({
+		event: tr.cells[1].querySelector("code").textContent,
+		test: tr.classList.contains("cfg-test-line"),
+		outcome: tr.cells[2].textContent,
+		status: tr.cells[3].textContent,
+		reason: tr.cells[4].textContent,
+	}))`, &lines)
+	return lines
+}
+
+// TestConfigurePageSetsProviderSecret drives a PagerDuty source, whose
+// signing secret PagerDuty issues: the page says it is not set, the test
+// button refuses to pretend, the secret is set with the keyboard alone (and
+// a bad one is refused with the reason), and then a delivery signed with it
+// is accepted and the test delivery verifies.
+func TestConfigurePageSetsProviderSecret(t *testing.T) {
+	exec := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s := startSite(t)
+	b := startBrowser(t, ctx, exec)
+	b.setColorScheme("light")
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(s.hostURL+"/")); err != nil {
+		t.Fatalf("load the host page: %v", err)
+	}
+	b.waitResized(allFrames, 10*time.Second)
+	b.forget(func(string) bool { return true })
+	f := b.frame("jira-configure")
+	f.wait(`!document.querySelector("[data-add]").hidden`, "the script to reveal the add form")
+
+	f.run(`(() => {
+		const form = document.querySelector("[data-add]");
+		form.elements.kind.value = "pagerduty";
+		form.elements.name.value = "Acme PagerDuty";
+		form.querySelector("button[type=submit]").click();
+		return true;
+	})()`)
+	f.wait(`!document.querySelector("[data-created]").hidden`, "the new source")
+	var created struct{ Row, URL string }
+	f.read(`(() => {
+		const rows = document.querySelectorAll("[data-list] > [data-source]");
+		return {row: rows[rows.length - 1].getAttribute("data-source"), url: document.querySelector("#created-url").textContent};
+	})()`, &created)
+	f.run(`document.querySelector("[data-created] [data-dismiss]").click()`)
+	row := fmt.Sprintf(`document.querySelector('[data-source=%q]')`, created.Row)
+	ingestURL := s.keylineURL + strings.TrimPrefix(created.URL, s.cfg.BaseURL)
+
+	// Not set yet: the row says so, and the test button refuses.
+	var state struct {
+		State      string
+		ButtonSeen bool
+	}
+	f.read(`(() => ({
+		state: `+row+`.querySelector('[data-field="secret-state"]:not([hidden])').textContent,
+		buttonSeen: !`+row+`.querySelector('[data-action="secret"]').hidden,
+	}))()`, &state)
+	if !strings.Contains(state.State, "Not set") || !state.ButtonSeen {
+		t.Errorf("new PagerDuty source: state %q, button shown %v; want Not set and the button", state.State, state.ButtonSeen)
+	}
+	f.run(row + `.querySelector('[data-action="test"]').click()`)
+	f.wait(row+`.querySelector('[data-row-error]:not([hidden])').textContent.includes("set the signing secret PagerDuty gave you first")`,
+		"the refusal to test without PagerDuty's secret")
+	b.forget(func(p string) bool { return strings.Contains(p, "status of 409") })
+
+	// With the keyboard: Enter on the button opens the form with the field
+	// focused; typing and Enter submit it.
+	f.run(row + `.querySelector('[data-action="secret"]').focus()`)
+	press(t, b, "\r")
+	f.wait(`document.activeElement === `+row+`.querySelector('[data-panel="secret"] input[type="password"]')`, "focus in the secret field")
+	press(t, b, "short")
+	press(t, b, "\r")
+	f.wait(row+`.querySelector('[data-panel="secret"] [data-error]:not([hidden])').textContent.includes("16 to 512 bytes")`, "the bad secret's reason")
+	b.forget(func(p string) bool { return strings.Contains(p, "status of 400") })
+	var invalid string
+	f.read(row+`.querySelector('[data-panel="secret"] input').getAttribute("aria-invalid")`, &invalid)
+	if invalid != "true" {
+		t.Errorf("bad secret: aria-invalid %q, want true", invalid)
+	}
+	const issued = "ChGJGwDeuvCDPEMT5uMz4jUiUPOv9ngkIIlTr1VGNLzZSeNaIxXhrlc1hmqLxObd"
+	f.run(row + `.querySelector('[data-panel="secret"] input').select()`)
+	press(t, b, issued)
+	press(t, b, "\r")
+	f.wait(row+`.querySelector('[data-panel="secret"] [data-saved]:not([hidden])').textContent.includes("Secret saved")`, "the confirmation")
+	var after struct {
+		State, Value string
+		ErrorShown   bool
+	}
+	f.read(`(() => ({
+		state: `+row+`.querySelector('[data-field="secret-state-text"]').textContent.trim(),
+		value: `+row+`.querySelector('[data-panel="secret"] input').value,
+		errorShown: !`+row+`.querySelector('[data-panel="secret"] [data-error]').hidden,
+	}))()`, &after)
+	if after.State != "Set" || after.Value != "" || after.ErrorShown {
+		t.Errorf("after saving: %+v; want state Set, the field emptied and no error", after)
+	}
+	f.wait(`document.querySelector("[data-live]").textContent.includes("signing secret was saved")`, "the announcement")
+
+	// PagerDuty's deliveries verify now, and so does the test.
+	if code := sendPagerDutyPing(t, ingestURL, issued); code != http.StatusAccepted {
+		t.Errorf("PagerDuty delivery signed with the saved secret: %d, want 202", code)
+	}
+	f.run(row + `.querySelector('[data-action="test"]').click()`)
+	f.wait(row+`.querySelector('[data-test-result]:not([hidden])')`, "the test's result")
+	var result string
+	f.read(row+`.querySelector('[data-test-result]').textContent`, &result)
+	if !strings.Contains(result, "pagey.ping") || !strings.Contains(result, "ignored, status 202") {
+		t.Errorf("test result %q", result)
+	}
+	f.wait(row+`.querySelector('[data-panel="log"]:not([hidden]) tr.cfg-new')`, "the test delivery in the log")
+	if lines := logLines(f, row); len(lines) != 2 || lines[0].Event != "pagey.ping" || !lines[0].Test || lines[0].Status != "202" ||
+		lines[1].Event != "pagey.ping" || lines[1].Test {
+		t.Errorf("delivery log %+v, want Keyline's test above PagerDuty's delivery, both pagey.ping answered 202", lines)
+	}
+	checkClean(t, b)
+}
+
+// press types keys into whatever has the focus, as a keyboard would.
+func press(t *testing.T, b *browser, keys string) {
+	t.Helper()
+	if err := chromedp.Do(b.ctx, chromedp.KeyEvent(keys)); err != nil {
+		t.Fatalf("press %q: %v", keys, err)
+	}
+}
+
+// sendPagerDutyPing posts PagerDuty's pagey.ping, signed with secret, to a
+// webhook URL as PagerDuty would, and returns the status.
+func sendPagerDutyPing(t *testing.T, target, secret string) int {
+	t.Helper()
+	td, err := ingest.NewTestDelivery(ingest.KindPagerDuty, []byte(secret), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PagerDuty's id, not one of Keyline's tests.
+	td.Header.Set("X-Webhook-Id", "01FKZOXA868SHYEE4DVNWB5P9W")
+	req, err := http.NewRequest(http.MethodPost, target, td.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = td.Header
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
 
 // post sends a generic-API delivery with a bearer secret and returns the status.

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -80,7 +79,10 @@ func startSite(t *testing.T) *site {
 		logs:       &syncBuffer{},
 	}
 	dir := t.TempDir()
-	cfg, err := config.Load(map[string]string{"KEYLINE_DATA_DIR": dir, "KEYLINE_LOG_FORMAT": "text"})
+	// The host page is the product here: it may frame Keyline's pages
+	// through the setting that lets a local page do so.
+	cfg, err := config.Load(map[string]string{"KEYLINE_DATA_DIR": dir, "KEYLINE_LOG_FORMAT": "text",
+		"KEYLINE_FRAME_ANCESTORS": s.hostURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,14 +124,12 @@ func startSite(t *testing.T) *site {
 		Descriptors: renderer,
 		// The demo site's Jira is the preview host; this client signs every
 		// call to it, and the host checks the signature.
-		Jira:         jira.New(cfg.JiraAppKey(), &http.Client{Timeout: 10 * time.Second}),
-		Receiver:     ingest.NewReceiver(st, log),
-		BaseURL:      cfg.BaseURL,
-		AppKeyPrefix: cfg.AppKey,
-		AllowedHosts: cfg.AllowedHosts,
-		// The host page is the product here: it may frame Keyline's pages,
-		// as KEYLINE_FRAME_ANCESTORS would allow an https origin.
-		FrameAncestors: append(slices.Clone(cfg.FrameAncestors), s.hostURL),
+		Jira:           jira.New(cfg.JiraAppKey(), &http.Client{Timeout: 10 * time.Second}),
+		Receiver:       ingest.NewReceiver(st, log),
+		BaseURL:        cfg.BaseURL,
+		AppKeyPrefix:   cfg.AppKey,
+		AllowedHosts:   cfg.AllowedHosts,
+		FrameAncestors: cfg.FrameAncestors,
 		RetentionDays:  cfg.RetentionDays,
 		Version:        "browsertest",
 	})
