@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -197,5 +199,73 @@ func TestParseGitHubHostilePushAndBranchEvents(t *testing.T) {
 			!slices.Equal(ev.Branches[0].IssueKeys, []string{"OPS-12"}) {
 			t.Errorf("%s: branches = %+v", tc.event, ev.Branches)
 		}
+	}
+}
+
+// pushDecodeSeeds are push bodies on which encoding/json's leniencies show:
+// the push decoder must read each exactly as encoding/json does, so that
+// changing decoders changed no delivery's meaning.
+var pushDecodeSeeds = []string{
+	`{"REF":"refs/heads/main","Repository":{"ID":1,"Full_Name":"a/b"},"commits":[{"ID":"abcdef1","MESSAGE":"x"}]}`,
+	`{"repository":{"fullname":0,"full-name":0,"FULL_NAME":"a/b"}}`, // the underscore must match
+	`{"ref":"refs/heads/a","ref":"refs/heads/b","repository":{"id":1,"full_name":"a/b","id":2}}`,
+	`{"ref":"a","Ref":"b","commits":[{"id":"abcdef1"}],"commits":[{"id":"abcdef2"}]}`,
+	"{\"ref\":\"refs/heads/\xff\xfe\",\"commits\":[{\"id\":\"abcdef1\",\"message\":\"caf\xc3\"}]}",
+	`{"ref":"\ud800 \udfff \u00e9 \u0000"}`,
+	`{"ref":null,"created":null,"repository":null,"commits":null}`,
+	`{"commits":[]}`,
+	`null`,
+	`{"repository":{"id":1.0}}`,
+	`{"repository":{"id":1e3}}`,
+	`{"repository":{"id":-0}}`,
+	`{"repository":{"id":99999999999999999999}}`,
+	`{"repository":{"id":"1"}}`,
+	`{"created":"true"}`,
+	`{"created":1}`,
+	`{"commits":{}}`,
+	`{"commits":[null,{"author":null}]}`,
+	`{} {}`,
+	`{}x`,
+	` {"ref":"x"} `,
+	`[]`,
+	``,
+	`{"ref":"x",}`,
+	`{"ref":'x'}`,
+	`{"unknown":{"deep":[1,2,{"a":[]}]},"ref":"x"}`,
+}
+
+func TestPushDecodeMatchesEncodingJSON(t *testing.T) {
+	bodies := [][]byte{fixture(t, "github/push.json"), fixture(t, "github/push_hostile.json")}
+	for _, s := range pushDecodeSeeds {
+		bodies = append(bodies, []byte(s))
+	}
+	for _, body := range bodies {
+		checkPushDecode(t, body)
+	}
+}
+
+// FuzzPushDecodeMatchesEncodingJSON looks for bodies the push decoder reads
+// differently from encoding/json.
+func FuzzPushDecodeMatchesEncodingJSON(f *testing.F) {
+	f.Add(fixture(f, "github/push.json"))
+	f.Add(fixture(f, "github/push_hostile.json"))
+	for _, s := range pushDecodeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkPushDecode)
+}
+
+func checkPushDecode(t *testing.T, body []byte) {
+	t.Helper()
+	var want ghPush
+	wantErr := json.Unmarshal(body, &want)
+	got, gotErr := decodePush(body)
+	switch {
+	case (wantErr == nil) != (gotErr == nil):
+		t.Errorf("body %q: encoding/json error %v, push decoder error %v", body, wantErr, gotErr)
+	case gotErr != nil && !errors.Is(gotErr, ErrMalformed):
+		t.Errorf("body %q: error %v is not ErrMalformed", body, gotErr)
+	case gotErr == nil && !reflect.DeepEqual(got, want):
+		t.Errorf("body %q:\npush decoder  %+v\nencoding/json %+v", body, got, want)
 	}
 }

@@ -58,6 +58,18 @@ func (s *Store) RecordEvent(ctx context.Context, t *tenant.Tenant, sourceID stri
 			return fmt.Errorf("store: record event: %w", err)
 		}
 	}
+	id, err := s.recordInTransaction(ctx, t, sourceID, d, b)
+	if err != nil {
+		return fmt.Errorf("store: record event: %w", err)
+	}
+	s.trimDeliveries(ctx, t, sourceID, id)
+	return nil
+}
+
+// recordInTransaction is RecordEvent's general path: the delivery line and
+// the batch's writes, one statement at a time in a transaction. It returns
+// the delivery line's id.
+func (s *Store) recordInTransaction(ctx context.Context, t *tenant.Tenant, sourceID string, d Delivery, b *devops.Batch) (int64, error) {
 	var id int64
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var err error
@@ -70,11 +82,7 @@ func (s *Store) RecordEvent(ctx context.Context, t *tenant.Tenant, sourceID stri
 		w := &batchWriter{s: s, tx: tx, t: t, src: sourceID, now: normTime(d.ReceivedAt)}
 		return w.write(b)
 	})
-	if err != nil {
-		return fmt.Errorf("store: record event: %w", err)
-	}
-	s.trimDeliveries(ctx, t, sourceID, id)
-	return nil
+	return id, err
 }
 
 // codeOnly reports whether a batch holds only code entities: repository,
@@ -124,9 +132,9 @@ func (s *Store) writeCodeAtOnce(ctx context.Context, t *tenant.Tenant, sourceID 
 	args = append(args, dargs...)
 	sb.WriteString("SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM d) THEN keyline_abort('duplicate')")
 	if shas := w.pushedSHAs; len(shas) > 0 {
-		sb.WriteString(` WHEN EXISTS (SELECT 1 FROM deployments WHERE tenant_id = ? AND commit_sha IN (` +
-			inList(len(shas)) + `)) THEN keyline_abort('relink')`)
-		args = anys(append(args, t.ID), shas)
+		sb.WriteString(` WHEN EXISTS (SELECT 1 FROM deployments WHERE tenant_id = ? AND commit_sha = ANY (?::text[]))
+			THEN keyline_abort('relink')`)
+		args = append(args, t.ID, shas)
 	}
 	sb.WriteString(" ELSE (SELECT id FROM d) END")
 	// database/sql directly, with PostgreSQL's own placeholders: rewriting
@@ -148,17 +156,17 @@ func (s *Store) writeCodeAtOnce(ctx context.Context, t *tenant.Tenant, sourceID 
 func dollarPlaceholders(q string) string {
 	var sb strings.Builder
 	sb.Grow(len(q) + len(q)/8)
-	n := 0
-	for i := 0; i < len(q); i++ {
-		if q[i] == '?' {
-			n++
-			sb.WriteByte('$')
-			sb.WriteString(strconv.Itoa(n))
-			continue
+	for n := 1; ; n++ {
+		i := strings.IndexByte(q, '?')
+		if i < 0 {
+			sb.WriteString(q)
+			return sb.String()
 		}
-		sb.WriteByte(q[i])
+		sb.WriteString(q[:i])
+		sb.WriteByte('$')
+		sb.WriteString(strconv.Itoa(n))
+		q = q[i+1:]
 	}
-	return sb.String()
 }
 
 // batchWriter writes one delivery's entities inside its transaction.

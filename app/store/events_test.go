@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -638,4 +639,102 @@ func TestBranchFirstCommitOnlyMovesEarlier(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestOneStatementPushStoresWhatATransactionStores holds PostgreSQL's
+// one-statement write of a code-only delivery, which binds each column as
+// an array and unnests it into rows, to the rows the general path (one
+// statement per write, in a transaction) stores for the same deliveries:
+// commits with and without times, merge commits, commit order from plain,
+// created, truncated and repeated pushes, edges of already known commits,
+// issue links of commits and branches, and a branch deleted by a push. On
+// SQLite both sides take the general path.
+func TestOneStatementPushStoresWhatATransactionStores(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		s.SetClock(func() time.Time { return t0 })
+		one, general := newSite(t, s, "one-statement"), newSite(t, s, "general-path")
+		deliveries := []func() devops.Batch{
+			func() devops.Batch {
+				b := pushOf("", "c1 KL-1", "c2 KL-2 and KL-3 [kl-4]", "c3")
+				b.Push.Created = true
+				b.Commits[0].AuthoredAt = t0.Add(-time.Hour)
+				b.Commits[0].Author = devops.Person{Name: "Ada", Email: "ada@example.com", Username: "ada"}
+				b.Commits[0].URL = "https://github.com/acme/checkout-api/commit/" + sha("c1 KL-1")
+				b.Commits[1].Merge = true
+				b.Branches = []devops.Branch{{RepositoryID: repo.ID, Name: "main", LastCommitSHA: sha("c3")}}
+				return b
+			},
+			func() devops.Batch {
+				b := pushOf("c3", "c4 KL-5", "c5", "c4 KL-5")
+				b.Push.Ref = "refs/heads/feature/KL-6-login"
+				b.Push.Truncated, b.Push.TotalCommits = true, 40
+				b.Branches = []devops.Branch{{RepositoryID: repo.ID, Name: "feature/KL-6-login", LastCommitSHA: sha("c4 KL-5"),
+					IssueKeys: []string{"KL-6", "KL-7"}}}
+				return b
+			},
+			// Known commits arrive again after other predecessors: a
+			// merge to main, and a forced push that rewrote history.
+			func() devops.Batch { return pushOf("c1 KL-1", "c4 KL-5", "c5", "c6 KL-1") },
+			func() devops.Batch {
+				b := pushOf("c6 KL-1", "c2 KL-2 and KL-3 [kl-4]", "c7")
+				b.Push.Forced = true
+				return b
+			},
+			func() devops.Batch {
+				return devops.Batch{Repository: repo, Push: &devops.Push{RepositoryID: repo.ID,
+					Ref: "refs/heads/feature/KL-6-login", Before: sha("c5"), After: strings.Repeat("0", 40), Deleted: true}}
+			},
+		}
+		for i, batch := range deliveries {
+			d := accepted(fmt.Sprint("d", i))
+			d.ReceivedAt = t0.Add(time.Duration(i) * time.Minute)
+			b := batch()
+			must(t, s.RecordEvent(ctx, one.tn, one.src, d, &b))
+			b = batch()
+			must(t, s.RecordEventInTransaction(ctx, general.tn, general.src, d, &b))
+		}
+		got, want := codeRows(t, one), codeRows(t, general)
+		if len(want) < 20 {
+			t.Fatalf("only %d rows stored: %q", len(want), want)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("one-statement rows differ from the general path's:\none-statement %q\ngeneral       %q", got, want)
+		}
+	})
+}
+
+// codeRows dumps x's tenant with its tenant id, source id and delivery-log
+// ids taken out, so that two sites fed the same deliveries compare equal.
+func codeRows(t *testing.T, x *site) []string {
+	t.Helper()
+	rows, err := x.s.DumpTenant(context.Background(), x.tn.ID)
+	must(t, err)
+	tenantID := regexp.MustCompile(`\btenant_id=` + fmt.Sprint(x.tn.ID) + `\b`)
+	deliveryID := regexp.MustCompile(`^(SELECT \* FROM deliveries .*) id=\d+ `)
+	var out []string
+	for _, r := range rows {
+		if strings.HasPrefix(r, "SELECT * FROM tenants") || strings.HasPrefix(r, "SELECT * FROM sources") {
+			continue
+		}
+		r = tenantID.ReplaceAllString(strings.ReplaceAll(r, x.src, "<source>"), "tenant_id=<tenant>")
+		out = append(out, deliveryID.ReplaceAllString(r, "$1 id=<id> "))
+	}
+	return out
+}
+
+func TestDollarPlaceholders(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", ""},
+		{"SELECT 1", "SELECT 1"},
+		{"?", "$1"},
+		{"??", "$1$2"},
+		{"a = ? AND b IN (?, ?)", "a = $1 AND b IN ($2, $3)"},
+		{"? x ?", "$1 x $2"},
+		{strings.Repeat("?,", 11), "$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,"},
+	} {
+		if got := store.DollarPlaceholders(tt.in); got != tt.want {
+			t.Errorf("DollarPlaceholders(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/secret"
+	"github.com/keyline/keyline/app/tenant"
 )
 
 // Test hooks; compiled only into this package's tests.
@@ -95,6 +97,18 @@ func (s *Store) DumpTenant(ctx context.Context, id int64) ([]string, error) {
 func (s *Store) ScanOne(ctx context.Context, q string, dest ...any) error {
 	return queryRow(s.db.WithContext(ctx), q).Scan(dest...)
 }
+
+// RecordEventInTransaction is RecordEvent on its general path only, never
+// PostgreSQL's one-statement write (writeCodeAtOnce), so a test can hold the
+// two to the same result. d.ReceivedAt must be set.
+func (s *Store) RecordEventInTransaction(ctx context.Context, t *tenant.Tenant, sourceID string, d Delivery, b *devops.Batch) error {
+	_, err := s.recordInTransaction(ctx, t, sourceID, d, b)
+	return err
+}
+
+// DollarPlaceholders exposes the "?" to "$n" rewrite of the PostgreSQL
+// statements that bypass gorm.
+var DollarPlaceholders = dollarPlaceholders
 
 // TrimEvery exposes how often delivery logs are trimmed.
 const TrimEvery = trimEvery

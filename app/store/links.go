@@ -62,6 +62,14 @@ func (s *Store) CountIssueLinks(ctx context.Context, t *tenant.Tenant, issueKey 
 
 // addLinks links one entity to keys, keeping links it already has.
 func (w *batchWriter) addLinks(entityType, entityID string, keys []string) error {
+	if w.deferring {
+		ids := make([]string, len(keys))
+		for i := range ids {
+			ids[i] = entityID
+		}
+		w.deferLinks(entityType, keys, ids)
+		return nil
+	}
 	rows := make([][]any, 0, len(keys))
 	at := w.s.ts(w.now)
 	for _, k := range keys {
