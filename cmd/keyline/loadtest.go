@@ -198,11 +198,11 @@ func parseLoadtestFlags(scenario string, args []string) (*loadtestFlags, error) 
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	u, err := url.Parse(f.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-		return nil, fmt.Errorf("--url %q: want http(s)://host[:port][/path]", f.url)
+	u, err := serverURL(f.url)
+	if err != nil {
+		return nil, err
 	}
-	f.url = strings.TrimSuffix(f.url, "/")
+	f.url = u
 	switch {
 	case f.tenants < 1 || f.tenants > maxLoadTenants:
 		return nil, fmt.Errorf("--tenants %d: want 1 to %d", f.tenants, maxLoadTenants)
@@ -871,4 +871,14 @@ func loadtestMetrics(ctx context.Context, args []string, env map[string]string, 
 		return fmt.Errorf("loadtest metrics: p95 above %s: %s", f.maxP95, strings.Join(slow, "; "))
 	}
 	return nil
+}
+
+// serverURL checks a load run's --url: the base URL of a running Keyline,
+// without a query. It returns it without a trailing slash.
+func serverURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return "", fmt.Errorf("--url %q: want http(s)://host[:port][/path]", raw)
+	}
+	return strings.TrimSuffix(raw, "/"), nil
 }

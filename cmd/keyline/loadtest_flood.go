@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/keyline/keyline/app/config"
@@ -76,11 +74,11 @@ func parseFloodFlags(args []string) (*floodFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	u, err := url.Parse(f.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-		return nil, fmt.Errorf("--url %q: want http(s)://host[:port][/path]", f.url)
+	u, err := serverURL(f.url)
+	if err != nil {
+		return nil, err
 	}
-	f.url = strings.TrimSuffix(f.url, "/")
+	f.url = u
 	switch {
 	case f.victims < 1 || f.victims > maxLoadTenants:
 		return nil, fmt.Errorf("--victims %d: want 1 to %d", f.victims, maxLoadTenants)
