@@ -28,9 +28,7 @@ func (s *Server) receiveDelivery(c echo.Context) error {
 			slog.Int64("tenant_id", res.TenantID), slog.String("source_id", res.SourceID), slog.String("error", err.Error()))
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "the delivery could not be stored; retry later"})
 	}
-	if res.RetryAfter > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(res.RetryAfter/time.Second)))
-	}
+	setRetryAfter(c, res)
 	if res.Status >= 400 {
 		c.Set("keyline.reject_reason", res.Reason)
 		return c.JSON(res.Status, map[string]string{"error": res.Reason})
@@ -52,5 +50,12 @@ func observeDelivery(c echo.Context, res ingest.Result) {
 	c.Set(ctxDelivery, deliveryOutcome{kind: res.Kind, outcome: outcome})
 	if res.Refusal == ingest.RefusedBadSignature || res.Refusal == ingest.RefusedMissingSignature {
 		c.Set(ctxAuthFailure, authFailure{surface: "ingest", reason: res.Refusal})
+	}
+}
+
+// setRetryAfter tells a sender over a rate limit when to come back.
+func setRetryAfter(c echo.Context, res ingest.Result) {
+	if res.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(res.RetryAfter/time.Second)))
 	}
 }

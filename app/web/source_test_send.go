@@ -49,6 +49,7 @@ func (s *Server) sendTestDelivery(c echo.Context) error {
 		if res.Status == http.StatusNotFound {
 			return sourceError(store.ErrNotFound)
 		}
+		setRetryAfter(c, res)
 		return echo.NewHTTPError(res.Status, "no test delivery was sent: "+res.Reason)
 	}
 	line, err := s.loggedLine(c, src.ID, res)

@@ -6,11 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keyline/keyline/app/dbtest"
 	"github.com/keyline/keyline/app/ingest"
+	"github.com/keyline/keyline/app/observe"
 	"github.com/keyline/keyline/app/store"
 )
 
@@ -231,5 +234,29 @@ func TestGenericPing(t *testing.T) {
 			wantStatus:  http.StatusUnauthorized,
 			wantContent: []string{"does not match"},
 		},
+	})
+}
+
+// TestSourceTestDeliveryRateLimited: a test delivery counts against the
+// source's limit like any other, and a refused one says when to retry.
+func TestSourceTestDeliveryRateLimited(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st)
+		h.withLimits(ingest.LimitConfig{SourceRate: 1, SourceBurst: 1, SiteRate: 1, SiteBurst: 100}, observe.New())
+		h.install(acme, jiraKey)
+		src := h.createShown(acme, store.SourceGitHub, "Acme GitHub")
+		if rec := h.api(acme, http.MethodPost, testPath(src.ID), h.adminClaims(acme), nil); rec.Code != http.StatusCreated {
+			t.Fatalf("first test: %d %s, want 201", rec.Code, rec.Body)
+		}
+		rec := h.api(acme, http.MethodPost, testPath(src.ID), h.adminClaims(acme), nil)
+		if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "no test delivery was sent") {
+			t.Fatalf("second test: %d %s, want 429 naming why", rec.Code, rec.Body)
+		}
+		if s, err := strconv.Atoi(rec.Header().Get("Retry-After")); err != nil || s < 1 {
+			t.Errorf("Retry-After = %q, want whole seconds, at least 1", rec.Header().Get("Retry-After"))
+		}
+		if log := h.apiDeliveryLog(acme, src.ID); len(log) != 1 {
+			t.Errorf("log has %d lines, want only the first test's: %+v", len(log), log)
+		}
 	})
 }
