@@ -116,6 +116,20 @@ func TestReleaseFacts(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("deployments = %+v, want %+v", got, want)
 		}
+		// The recovery is found whether the next success lies in the window
+		// or after it, and with a project filter (which reads it another way).
+		for _, sc := range []store.ReleaseScope{
+			{From: t0.Add(3 * h), To: t0.Add(4*h + 30*time.Minute)},
+			{From: t0.Add(3 * h), To: t0.Add(24 * h), Projects: []string{"KL"}},
+		} {
+			deps, err := s.ReleaseDeployments(ctx, x.tn, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(deps) == 0 || deps[0].Sequence != 2 || !deps[0].RecoveredAt.Equal(t0.Add(5*h)) {
+				t.Errorf("%+v: first deployment %+v, want number 2 recovered at t0+5h", sc, deps)
+			}
+		}
 
 		leads := func(sc store.ReleaseScope) []time.Duration {
 			t.Helper()
