@@ -64,18 +64,14 @@ func (w *batchWriter) commits(cs []devops.Commit, parents map[string]edge, branc
 	var links [][]any
 	at := w.s.ts(w.now)
 	for _, c := range cs {
-		sha := cleanSHA(c.SHA)
-		if sha == "" {
+		r, ok := cleanCommit(c, parents)
+		if !ok {
 			continue
 		}
-		keys := cleanKeys(c.IssueKeys)
-		p := parents[sha]
-		rows = append(rows, []any{w.t.ID, sha, w.src, cleanText(c.RepositoryID, maxIDLen),
-			cleanMessage(c.Message, maxMessageLen), cleanText(c.Author.Name, maxNameLen),
-			cleanText(c.Author.Email, maxNameLen), cleanText(c.Author.Username, maxNameLen),
-			w.s.optTime(c.AuthoredAt), cleanURL(c.URL), c.Merge, p.parent, p.gap, keysText(keys), at, branch})
-		for _, k := range keys {
-			links = append(links, []any{w.t.ID, k, EntityCommit, sha, at})
+		rows = append(rows, []any{w.t.ID, r.sha, w.src, r.repo, r.message, r.name, r.email, r.username,
+			w.s.optTime(c.AuthoredAt), r.url, c.Merge, r.parent.parent, r.parent.gap, keysText(r.keys), at, branch})
+		for _, k := range r.keys {
+			links = append(links, []any{w.t.ID, k, EntityCommit, r.sha, at})
 		}
 	}
 	stmts, err := valuesStatements(`INSERT INTO commits (tenant_id, sha, source_id, repository_id, message,
@@ -99,6 +95,28 @@ func (w *batchWriter) commits(cs []devops.Commit, parents map[string]edge, branc
 	}
 	return w.insertRows(`INSERT INTO issue_links (tenant_id, issue_key, entity_type, entity_id, created_at)`,
 		`ON CONFLICT (tenant_id, issue_key, entity_type, entity_id) DO NOTHING`, links)
+}
+
+// cleanCommit is a pushed commit's text columns as both write paths store
+// them, its edge and its issue keys; false when its hash is not valid.
+func cleanCommit(c devops.Commit, parents map[string]edge) (cleanedCommit, bool) {
+	sha := cleanSHA(c.SHA)
+	if sha == "" {
+		return cleanedCommit{}, false
+	}
+	return cleanedCommit{
+		sha: sha, repo: cleanText(c.RepositoryID, maxIDLen), message: cleanMessage(c.Message, maxMessageLen),
+		name: cleanText(c.Author.Name, maxNameLen), email: cleanText(c.Author.Email, maxNameLen),
+		username: cleanText(c.Author.Username, maxNameLen), url: cleanURL(c.URL),
+		parent: parents[sha], keys: cleanKeys(c.IssueKeys),
+	}, true
+}
+
+// cleanedCommit is what cleanCommit returns.
+type cleanedCommit struct {
+	sha, repo, message, name, email, username, url string
+	parent                                         edge
+	keys                                           []string
 }
 
 // commitsAtOnce is commits on the one-statement path (writeCodeAtOnce,
@@ -129,32 +147,30 @@ func (w *batchWriter) commitsAtOnce(cs []devops.Commit, parents map[string]edge,
 		linkSHAs  []string
 	)
 	for _, c := range cs {
-		sha := cleanSHA(c.SHA)
-		if sha == "" {
+		r, ok := cleanCommit(c, parents)
+		if !ok {
 			continue
 		}
-		keys := cleanKeys(c.IssueKeys)
-		p := parents[sha]
 		var at *time.Time
 		if !c.AuthoredAt.IsZero() {
 			t := normTime(c.AuthoredAt)
 			at = &t
 		}
-		shas = append(shas, sha)
-		repos = append(repos, cleanText(c.RepositoryID, maxIDLen))
-		messages = append(messages, cleanMessage(c.Message, maxMessageLen))
-		names = append(names, cleanText(c.Author.Name, maxNameLen))
-		emails = append(emails, cleanText(c.Author.Email, maxNameLen))
-		usernames = append(usernames, cleanText(c.Author.Username, maxNameLen))
+		shas = append(shas, r.sha)
+		repos = append(repos, r.repo)
+		messages = append(messages, r.message)
+		names = append(names, r.name)
+		emails = append(emails, r.email)
+		usernames = append(usernames, r.username)
 		authored = append(authored, at)
-		urls = append(urls, cleanURL(c.URL))
+		urls = append(urls, r.url)
 		merges = append(merges, c.Merge)
-		parentSHA = append(parentSHA, p.parent)
-		gaps = append(gaps, p.gap)
-		keyTexts = append(keyTexts, keysText(keys))
-		for _, k := range keys {
+		parentSHA = append(parentSHA, r.parent.parent)
+		gaps = append(gaps, r.parent.gap)
+		keyTexts = append(keyTexts, keysText(r.keys))
+		for _, k := range r.keys {
 			linkKeys = append(linkKeys, k)
-			linkSHAs = append(linkSHAs, sha)
+			linkSHAs = append(linkSHAs, r.sha)
 		}
 	}
 	if len(shas) == 0 {

@@ -187,20 +187,25 @@ func groupEnvironments(deps []store.DeploymentRecord) []envGroup {
 	return groups
 }
 
+// deploymentItem is one deployment as the panel and the macro list it.
+func deploymentItem(d *store.DeploymentRecord, now time.Time) templates.DeploymentItem {
+	return templates.DeploymentItem{
+		Pipeline:          cmp.Or(d.PipelineName, d.PipelineID),
+		Number:            number(d.SequenceNumber),
+		State:             deploymentLozenge(d.State),
+		When:              moment(deploymentTime(d.Deployment), now),
+		URL:               safeURL(d.URL),
+		Commits:           d.CommitCount,
+		CommitsIncomplete: !d.CommitsComplete,
+	}
+}
+
 func environments(groups []envGroup, now time.Time) []templates.EnvironmentView {
 	out := make([]templates.EnvironmentView, 0, len(groups))
 	for _, g := range groups {
 		items := make([]templates.DeploymentItem, 0, len(g.recs))
 		for _, d := range g.recs {
-			items = append(items, templates.DeploymentItem{
-				Pipeline:          cmp.Or(d.PipelineName, d.PipelineID),
-				Number:            number(d.SequenceNumber),
-				State:             deploymentLozenge(d.State),
-				When:              moment(deploymentTime(d.Deployment), now),
-				URL:               safeURL(d.URL),
-				Commits:           d.CommitCount,
-				CommitsIncomplete: !d.CommitsComplete,
-			})
+			items = append(items, deploymentItem(d, now))
 		}
 		out = append(out, templates.EnvironmentView{
 			Name:        g.name,

@@ -485,18 +485,10 @@ func macroDeployments(recs []store.RecentDeployment, jiraURL string, now time.Ti
 		for _, d := range g.recs {
 			rec := byID[d.ID]
 			it := templates.MacroDeploymentItem{
-				DeploymentItem: templates.DeploymentItem{
-					Pipeline:          cmp.Or(d.PipelineName, d.PipelineID),
-					Number:            number(d.SequenceNumber),
-					State:             deploymentLozenge(d.State),
-					When:              moment(deploymentTime(d.Deployment), now),
-					URL:               safeURL(d.URL),
-					Commits:           d.CommitCount,
-					CommitsIncomplete: !d.CommitsComplete,
-				},
-				Environment: g.name,
-				Service:     d.Service,
-				MoreIssues:  max(rec.IssueCount-len(rec.IssueKeys), 0),
+				DeploymentItem: deploymentItem(d, now),
+				Environment:    g.name,
+				Service:        d.Service,
+				MoreIssues:     max(rec.IssueCount-len(rec.IssueKeys), 0),
 			}
 			for _, k := range rec.IssueKeys {
 				it.Issues = append(it.Issues, templates.IssueLink{Key: k, URL: issueURL(jiraURL, k)})
