@@ -617,9 +617,10 @@ func (h historySQL) finalSteps(o HistoryOptions) []historyStep {
 			FROM hc WHERE key IS NOT NULL GROUP BY q, key, pkey`,
 			h.tenant, h.rnd("q", 30), h.rnd("q", 31))},
 		{"issue first deployments", fmt.Sprintf(`INSERT INTO issue_first_deployments (tenant_id, environment_type,
-				issue_key, deployment_id, service, environment_name, deployed_at)
-			SELECT DISTINCT ON (c.key, d.e) %[1]d, %[2]s, c.key, %[3]s, sv.name, %[2]s, d.next_at
+				issue_key, deployment_id, service, environment_name, deployed_at, issue_started_at)
+			SELECT DISTINCT ON (c.key, d.e) %[1]d, %[2]s, c.key, %[3]s, sv.name, %[2]s, d.next_at, j.started_at
 			FROM hc c JOIN hd d ON d.gg = c.gg JOIN hsvc sv ON sv.s = d.s
+				LEFT JOIN jira_issues j ON j.tenant_id = %[1]d AND j.issue_key = c.key AND j.deleted_at IS NULL
 			WHERE c.key IS NOT NULL AND d.next_k IS NOT NULL
 			ORDER BY c.key, d.e, d.next_at`,
 			h.tenant, env("d.e"), depID("sv.name", "d.e", "d.next_k"))},

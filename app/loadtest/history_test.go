@@ -101,6 +101,17 @@ func TestSeedHistory(t *testing.T) {
 	if uncarried > 0 {
 		t.Errorf("issue rollup: %d rows name a deployment not linked to the issue", uncarried)
 	}
+	var startless, wrongStart int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE f.issue_started_at IS NULL),
+			count(*) FILTER (WHERE f.issue_started_at IS DISTINCT FROM j.started_at)
+		FROM issue_first_deployments f
+		LEFT JOIN jira_issues j ON j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL
+		WHERE f.tenant_id = $1`, res.Tenant.ID).Scan(&startless, &wrongStart); err != nil {
+		t.Fatal(err)
+	}
+	if startless+wrongStart > 0 {
+		t.Errorf("issue rollup: %d rows lack their issue's start, %d differ from it", startless, wrongStart)
+	}
 
 	rep, err := release.Build(ctx, st, res.Tenant, release.Filter{
 		Window:  metrics.Window{From: until.AddDate(0, 0, -90), To: until},

@@ -57,17 +57,35 @@ func (s *Store) UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is JiraIs
 	if is.IssueID == "" || is.IssueKey == "" {
 		return errors.New("store: upsert jira issue: issue id and key are required")
 	}
-	if err := s.upsertJiraIssue(s.db.WithContext(ctx), t, is); err != nil {
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		prev, err := s.upsertJiraIssue(tx, t, is)
+		if err != nil {
+			return err
+		}
+		return syncIssueStarts(tx, t, prev, is.IssueKey)
+	})
+	if err != nil {
 		return fmt.Errorf("store: upsert jira issue: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) upsertJiraIssue(db *gorm.DB, t *tenant.Tenant, is JiraIssue) error {
-	return db.Exec(upsertJiraIssueSQL,
+// upsertJiraIssue is UpsertJiraIssue inside the caller's transaction, less
+// the release facts: it returns the key the issue had before ("" when it
+// was new), so that the caller can bring the facts of both keys in step
+// once all of its writes are done.
+func (s *Store) upsertJiraIssue(tx *gorm.DB, t *tenant.Tenant, is JiraIssue) (string, error) {
+	var prev string
+	err := queryRow(tx, `SELECT issue_key FROM jira_issues WHERE tenant_id = ? AND issue_id = ?`,
+		t.ID, is.IssueID).Scan(&prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	err = tx.Exec(upsertJiraIssueSQL,
 		t.ID, is.IssueID, is.IssueKey, is.ProjectKey,
 		is.Summary, is.StatusName, is.StatusCategory, is.IssueType, s.ts(is.UpdatedAt),
 	).Error
+	return prev, err
 }
 
 // DeleteJiraIssue marks an issue of t deleted at at and removes the links
@@ -97,11 +115,15 @@ func (s *Store) deleteJiraIssue(tx *gorm.DB, t *tenant.Tenant, issueID string, a
 	if err != nil {
 		return err
 	}
-	return tx.Exec(`DELETE FROM issue_links
+	err = tx.Exec(`DELETE FROM issue_links
 		WHERE tenant_id = ? AND issue_key = ?
 			AND NOT EXISTS (SELECT 1 FROM jira_issues
 				WHERE tenant_id = ? AND issue_key = ? AND deleted_at IS NULL)`,
 		t.ID, key, t.ID, key).Error
+	if err != nil {
+		return err
+	}
+	return syncIssueStarts(tx, t, key)
 }
 
 // JiraIssueByKey returns the live issue of t with the given key, or an error

@@ -545,14 +545,11 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 		return nil, fmt.Errorf("store: issue cycles: %w", err)
 	}
 	where, args := s.factWhere(t, sc, "issue_key")
-	// A probe per issue rather than a join: with a join PostgreSQL hashes
-	// all of a site's live issues, however short the window, while each
-	// probe is an index-only lookup (jira_issues_live_started_idx). MIN
-	// picks one time when two live issues share a key (a missed move);
-	// SQLite reads it back as text, which anyTime parses.
-	q := `SELECT f.issue_key, f.deployed_at,
-			(SELECT MIN(j.started_at) FROM jira_issues j
-				WHERE j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL)
+	// The start is the copy the fact row keeps (migration 00011), so a
+	// busy quarter is one index-only range scan of
+	// issue_first_deployments_cycle_idx, not a probe into jira_issues per
+	// issue. SQLite may read it back as text, which anyTime parses.
+	q := `SELECT f.issue_key, f.deployed_at, f.issue_started_at
 		FROM issue_first_deployments f
 		WHERE ` + where
 	var (

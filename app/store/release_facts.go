@@ -2,9 +2,14 @@ package store
 
 import (
 	"database/sql"
+	"fmt"
+	"slices"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/keyline/keyline/app/devops"
+	"github.com/keyline/keyline/app/tenant"
 )
 
 // Change kinds, as change_first_deployments names them.
@@ -85,12 +90,49 @@ func (w *batchWriter) recordFirstDeployments(id string, shas, keys []string) err
 	for _, k := range keys {
 		rows = append(rows, []any{w.t.ID, envType, k, id, service, envName, w.s.ts(at)})
 	}
-	return w.insertRows(`INSERT INTO issue_first_deployments (tenant_id, environment_type, issue_key,
+	err = w.insertRows(`INSERT INTO issue_first_deployments (tenant_id, environment_type, issue_key,
 			deployment_id, service, environment_name, deployed_at)`,
 		`ON CONFLICT (tenant_id, environment_type, issue_key) DO UPDATE SET
 			deployment_id = excluded.deployment_id, service = excluded.service,
 			environment_name = excluded.environment_name, deployed_at = excluded.deployed_at
 		WHERE excluded.deployed_at < issue_first_deployments.deployed_at`, rows)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	// A row this deployment now holds may be new: give it its issue's
+	// start. Rows it did not win already carry theirs.
+	return w.tx.Exec(`UPDATE issue_first_deployments SET issue_started_at = `+issueStartedSQL+`
+		WHERE tenant_id = ? AND deployment_id = ?`, w.t.ID, id).Error
+}
+
+// issueStartedSQL is the start of work on an issue_first_deployments row's
+// issue: the earliest recorded start of a live issue with its key (two live
+// issues share a key only after a move whose webhook was missed).
+const issueStartedSQL = `(SELECT MIN(j.started_at) FROM jira_issues j
+	WHERE j.tenant_id = issue_first_deployments.tenant_id AND j.issue_key = issue_first_deployments.issue_key
+		AND j.deleted_at IS NULL)`
+
+// syncIssueStarts copies the start of work on each of keys ("" ignored)
+// onto its issue_first_deployments rows, after an issue event may have
+// changed it: a transition, a deletion, or a move to or from the key.
+// Recomputing from jira_issues rather than applying the event keeps the
+// copy right whatever order events arrive in.
+func syncIssueStarts(tx *gorm.DB, t *tenant.Tenant, keys ...string) error {
+	var valid []string
+	for _, k := range keys {
+		if k != "" && !slices.Contains(valid, k) {
+			valid = append(valid, k)
+		}
+	}
+	if len(valid) == 0 {
+		return nil
+	}
+	err := tx.Exec(`UPDATE issue_first_deployments SET issue_started_at = `+issueStartedSQL+`
+		WHERE tenant_id = ? AND issue_key IN (`+inList(len(valid))+`)`, anys([]any{t.ID}, valid)...).Error
+	if err != nil {
+		return fmt.Errorf("sync issue starts: %w", err)
+	}
+	return nil
 }
 
 // changesOf groups a commit range into changes. A merged pull request whose

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -294,4 +295,99 @@ func TestReleaseScopeIsChecked(t *testing.T) {
 	if err != nil || len(cs) != 0 {
 		t.Errorf("A_B matched AXB-1: %+v, %v", cs, err)
 	}
+}
+
+// TestIssueCyclesFollowIssueEvents checks the copy of each issue's start
+// that the cycle-time facts keep: whichever comes first, the deployment or
+// the transition, and after a late transition, a move and a deletion.
+func TestIssueCyclesFollowIssueEvents(t *testing.T) {
+	h := time.Hour
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x := newSite(t, s, "release-cycles")
+		other := newSite(t, s, "release-cycles-other")
+		apply := func(tn *site, id, key string, updated time.Time, transitions ...store.JiraTransition) {
+			t.Helper()
+			err := s.ApplyJiraIssueEvent(ctx, tn.tn, store.JiraIssueEvent{
+				Issue: store.JiraIssue{IssueID: id, IssueKey: key, ProjectKey: devops.ProjectOf(key), Summary: "s",
+					StatusName: "In Progress", StatusCategory: "indeterminate", UpdatedAt: updated},
+				Transitions: transitions,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		started := func(at time.Time) store.JiraTransition {
+			return store.JiraTransition{FromStatus: "To Do", ToStatus: "In Progress", ToCategory: "indeterminate", At: at}
+		}
+		starts := func() map[string]time.Duration {
+			t.Helper()
+			cycles, err := s.IssueCycles(ctx, x.tn, store.ReleaseScope{From: t0.Add(-h), To: t0.Add(24 * h)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]time.Duration{}
+			for _, c := range cycles {
+				out[c.Key] = -1
+				if !c.StartedAt.IsZero() {
+					out[c.Key] = c.DeployedAt.Sub(c.StartedAt)
+				}
+			}
+			return out
+		}
+		check := func(step string, want map[string]time.Duration) {
+			t.Helper()
+			if got := starts(); !maps.Equal(got, want) {
+				t.Errorf("%s: cycle times %v, want %v (-1: no start)", step, got, want)
+			}
+		}
+
+		// KL-1 starts before it ships; KL-2 ships before Jira says it started.
+		apply(x, "101", "KL-1", t0.Add(-5*h), started(t0.Add(-5*h)))
+		x.record(pushAt("main", "", labelled{"c1 KL-1 KL-2", t0.Add(-4 * h)}))
+		x.record(deploy(1, "c1 KL-1 KL-2", devops.DeploymentSuccessful, t0))
+		check("deployed", map[string]time.Duration{"KL-1": 5 * h, "KL-2": -1})
+		apply(x, "102", "KL-2", t0.Add(-3*h), started(t0.Add(-3*h)))
+		check("KL-2's transition after the deployment", map[string]time.Duration{"KL-1": 5 * h, "KL-2": 3 * h})
+
+		// An earlier transition that arrives late moves the start back; a
+		// stale issue event changes nothing.
+		apply(x, "102", "KL-2", t0.Add(-2*h), started(t0.Add(-6*h)))
+		apply(x, "102", "KL-2", t0.Add(-10*h))
+		check("late earlier transition", map[string]time.Duration{"KL-1": 5 * h, "KL-2": 6 * h})
+
+		// The other site's issue with the same key leaves this site's facts alone.
+		apply(other, "101", "KL-1", t0.Add(-20*h), started(t0.Add(-20*h)))
+		check("other site's KL-1", map[string]time.Duration{"KL-1": 5 * h, "KL-2": 6 * h})
+
+		// KL-1 moves to OPS-1: the shipped key no longer names a live issue.
+		apply(x, "101", "OPS-1", t0.Add(h))
+		check("KL-1 moved", map[string]time.Duration{"KL-1": -1, "KL-2": 6 * h})
+
+		// KL-2 is deleted.
+		if err := s.DeleteJiraIssue(ctx, x.tn, "102", t0.Add(2*h)); err != nil {
+			t.Fatal(err)
+		}
+		cycles, err := s.IssueCycles(ctx, x.tn, store.ReleaseScope{From: t0.Add(-h), To: t0.Add(24 * h)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cycles {
+			if c.Key == "KL-2" && !c.StartedAt.IsZero() {
+				t.Errorf("deleted KL-2 still has a start: %+v", c)
+			}
+		}
+
+		// Deployed after its start was known, through UpsertJiraIssue too.
+		if err := s.UpsertJiraIssue(ctx, x.tn, store.JiraIssue{IssueID: "103", IssueKey: "KL-3", ProjectKey: "KL",
+			UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		apply(x, "103", "KL-3", t0.Add(h), started(t0.Add(h)))
+		x.record(pushAt("main", "c1 KL-1 KL-2", labelled{"c2 KL-3", t0.Add(2 * h)}))
+		x.record(deploy(2, "c2 KL-3", devops.DeploymentSuccessful, t0.Add(4*h)))
+		if got := starts()["KL-3"]; got != 3*h {
+			t.Errorf("KL-3 cycle time %v, want 3h", got)
+		}
+	})
 }

@@ -117,11 +117,12 @@ func (s *Store) ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev Ji
 		if ev.Deleted {
 			return s.deleteJiraIssue(tx, t, ev.Issue.IssueID, ev.Issue.UpdatedAt)
 		}
-		if err := s.upsertJiraIssue(tx, t, ev.Issue); err != nil {
+		prev, err := s.upsertJiraIssue(tx, t, ev.Issue)
+		if err != nil {
 			return fmt.Errorf("upsert issue: %w", err)
 		}
 		if len(ev.Transitions) == 0 {
-			return nil
+			return syncIssueStarts(tx, t, prev, ev.Issue.IssueKey)
 		}
 		for _, tr := range ev.Transitions {
 			err := tx.Exec(insertJiraTransitionSQL,
@@ -137,7 +138,7 @@ func (s *Store) ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev Ji
 		if err := tx.Exec(deriveJiraIssueTimesSQL, t.ID, id, t.ID, id, t.ID, id).Error; err != nil {
 			return fmt.Errorf("derive issue times: %w", err)
 		}
-		return nil
+		return syncIssueStarts(tx, t, prev, ev.Issue.IssueKey)
 	})
 	if err != nil {
 		return fmt.Errorf("store: apply jira issue event: %w", err)

@@ -1,0 +1,23 @@
+-- Cycle time reads, for every issue first deployed in a window, when work on
+-- it started. Keeping that time on the fact row (copied from the issue's
+-- live jira_issues row, and kept in step by the store whenever an issue
+-- event or a new fact changes it) makes the read one index-only range scan
+-- instead of a probe into jira_issues per issue: a site-wide quarter has
+-- tens of thousands of issues. NULL when no live issue of that key has a
+-- recorded start.
+
+-- +goose Up
+ALTER TABLE issue_first_deployments ADD COLUMN issue_started_at timestamptz;
+UPDATE issue_first_deployments f SET issue_started_at = (SELECT MIN(j.started_at) FROM jira_issues j
+    WHERE j.tenant_id = f.tenant_id AND j.issue_key = f.issue_key AND j.deleted_at IS NULL);
+CREATE INDEX issue_first_deployments_cycle_idx
+    ON issue_first_deployments (tenant_id, environment_type, deployed_at)
+    INCLUDE (issue_key, service, environment_name, issue_started_at);
+DROP INDEX issue_first_deployments_window_idx;
+
+-- +goose Down
+CREATE INDEX issue_first_deployments_window_idx
+    ON issue_first_deployments (tenant_id, environment_type, deployed_at)
+    INCLUDE (issue_key, service, environment_name);
+DROP INDEX issue_first_deployments_cycle_idx;
+ALTER TABLE issue_first_deployments DROP COLUMN issue_started_at;

@@ -1,0 +1,19 @@
+-- The issue's start time on its fact rows, for cycle time (see the
+-- PostgreSQL migration). SQLite has no INCLUDE, so the covered columns
+-- follow the key columns.
+
+-- +goose Up
+ALTER TABLE issue_first_deployments ADD COLUMN issue_started_at timestamp;
+UPDATE issue_first_deployments SET issue_started_at = (SELECT MIN(j.started_at) FROM jira_issues j
+    WHERE j.tenant_id = issue_first_deployments.tenant_id AND j.issue_key = issue_first_deployments.issue_key
+        AND j.deleted_at IS NULL);
+CREATE INDEX issue_first_deployments_cycle_idx
+    ON issue_first_deployments (tenant_id, environment_type, deployed_at, issue_key, service, environment_name,
+        issue_started_at);
+DROP INDEX issue_first_deployments_window_idx;
+
+-- +goose Down
+CREATE INDEX issue_first_deployments_window_idx
+    ON issue_first_deployments (tenant_id, environment_type, deployed_at, issue_key, service, environment_name);
+DROP INDEX issue_first_deployments_cycle_idx;
+ALTER TABLE issue_first_deployments DROP COLUMN issue_started_at;
