@@ -137,12 +137,8 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 		return nil, fmt.Errorf("store: release deployments: %w", err)
 	}
 	q := `SELECT d.id, d.pipeline_name, d.sequence_number, d.service,
-			COALESCE(NULLIF(d.environment_name, ''), d.environment_id), d.environment_type, d.state, d.finished_at,
-			d.url, d.commit_count, COALESCE(s.n, 0),
-			CASE WHEN d.state = 'successful' THEN NULL ELSE (SELECT MIN(n.finished_at) FROM deployments n
-				WHERE n.tenant_id = d.tenant_id AND n.service = d.service AND n.environment_type = d.environment_type
-					AND n.environment_name = d.environment_name AND n.state = 'successful'
-					AND n.finished_at > d.finished_at) END
+			COALESCE(NULLIF(d.environment_name, ''), d.environment_id), d.environment_name, d.environment_type,
+			d.state, d.finished_at, d.url, d.commit_count, COALESCE(s.n, 0)
 		FROM deployments d
 		LEFT JOIN (SELECT suspect_deployment_id AS id, COUNT(*) AS n FROM incidents
 			WHERE tenant_id = ? AND suspect_deployment_id <> '' GROUP BY suspect_deployment_id) s ON s.id = d.id
@@ -170,29 +166,158 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 	q += ` ORDER BY d.finished_at, d.id`
 	var (
 		out []ReleaseDeployment
+		rec = recoveries{}
 		// Scan targets are reused for every row: a busy quarter has tens
 		// of thousands, and a fresh set per row was most of the read's
 		// allocations.
-		d          ReleaseDeployment
-		typ, state string
-		finished   time.Time // the window's bounds exclude NULL
-		recov      anyTime
-		dest       = []any{&d.ID, &d.PipelineName, &d.Sequence, &d.Service, &d.Environment, &typ, &state,
-			&finished, &d.URL, &d.CommitCount, &d.SuspectOf, &recov}
+		d                   ReleaseDeployment
+		envName, typ, state string
+		finished            time.Time // the window's bounds exclude NULL
+		dest                = []any{&d.ID, &d.PipelineName, &d.Sequence, &d.Service, &d.Environment, &envName, &typ,
+			&state, &finished, &d.URL, &d.CommitCount, &d.SuspectOf}
 	)
 	err = s.eachRow(ctx, q, args, func(r rowScanner) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		d.Type, d.State = devops.EnvironmentType(typ), devops.DeploymentState(state)
-		d.FinishedAt, d.RecoveredAt = fromDB(finished), recov.Time
+		d.FinishedAt = fromDB(finished)
+		rec.add(recoveryLine{d.Service, typ, envName}, len(out), d.State, d.FinishedAt)
 		out = append(out, d)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: release deployments: %w", err)
 	}
+	// The rows hold every deployment of a line in the window unless a
+	// filter picks among them: a project filter, or an environment
+	// filter when deployments without a name are told apart by id.
+	complete := func(l recoveryLine) bool {
+		return len(sc.Projects) == 0 && (sc.Environment == "" || l.environment != "")
+	}
+	if err := s.recover(ctx, t, out, rec, complete); err != nil {
+		return nil, fmt.Errorf("store: release deployments: recoveries: %w", err)
+	}
 	return out, nil
+}
+
+// recoveryLine is what a failed deployment's recovery must share with it:
+// the next successful deployment of the same service to the same
+// environment (by type and stored name).
+type recoveryLine struct{ service, environmentType, environment string }
+
+// recoveries gathers, per line, the read's successes (their times, in
+// order) and failures (their indexes in the read's rows).
+type recoveries map[recoveryLine]*lineDeployments
+
+type lineDeployments struct {
+	successes []time.Time
+	failures  []int
+}
+
+func (r recoveries) add(l recoveryLine, i int, state devops.DeploymentState, at time.Time) {
+	ld := r[l]
+	if ld == nil {
+		ld = &lineDeployments{}
+		r[l] = ld
+	}
+	if state == devops.DeploymentSuccessful {
+		ld.successes = append(ld.successes, at)
+	} else {
+		ld.failures = append(ld.failures, i)
+	}
+}
+
+// recover sets RecoveredAt on the failed deployments of rows: the first
+// successful deployment of the same line that finished after it. Where the
+// read holds all of a line's deployments (complete), that success is
+// found among the rows themselves, and only the failures after the line's
+// last success in the window need the database: one lookup per line,
+// since they share the answer. Other failures are looked up one by one.
+// A site-wide quarter has thousands of failures and a few dozen lines.
+func (s *Store) recover(ctx context.Context, t *tenant.Tenant, rows []ReleaseDeployment, rec recoveries,
+	complete func(recoveryLine) bool) error {
+	type pending struct {
+		line     recoveryLine
+		after    time.Time
+		failures []int
+	}
+	var lookups []pending
+	for l, ld := range rec {
+		if len(ld.failures) == 0 {
+			continue
+		}
+		if !complete(l) {
+			for _, i := range ld.failures {
+				lookups = append(lookups, pending{l, rows[i].FinishedAt, []int{i}})
+			}
+			continue
+		}
+		var tail []int
+		for _, i := range ld.failures {
+			at := rows[i].FinishedAt
+			// The first success strictly after the failure.
+			j, _ := slices.BinarySearchFunc(ld.successes, at, func(s, at time.Time) int {
+				if s.After(at) {
+					return 1
+				}
+				return -1
+			})
+			if j < len(ld.successes) {
+				rows[i].RecoveredAt = ld.successes[j]
+			} else {
+				tail = append(tail, i)
+			}
+		}
+		if len(tail) > 0 {
+			// No success of the line in the window follows the first of
+			// these, so the next one after it is the answer for all.
+			lookups = append(lookups, pending{l, rows[tail[0]].FinishedAt, tail})
+		}
+	}
+	// Lookups go in batches of scalar subqueries, one statement each, so
+	// the number of round trips stays small whatever the filter.
+	const batch = 100
+	for start := 0; start < len(lookups); start += batch {
+		part := lookups[start:min(start+batch, len(lookups))]
+		var (
+			sb   strings.Builder
+			args []any
+		)
+		for k, p := range part {
+			if k > 0 {
+				sb.WriteString(" UNION ALL ")
+			}
+			fmt.Fprintf(&sb, `SELECT %d, (SELECT MIN(finished_at) FROM deployments WHERE tenant_id = ? AND service = ?
+				AND environment_type = ? AND environment_name = ? AND state = 'successful' AND finished_at > ?)`, k)
+			args = append(args, t.ID, p.line.service, p.line.environmentType, p.line.environment, s.ts(p.after))
+		}
+		rows2, err := s.db.WithContext(ctx).Raw(sb.String(), args...).Rows()
+		if err != nil {
+			return err
+		}
+		for rows2.Next() {
+			var (
+				k    int
+				next anyTime
+			)
+			if err := rows2.Scan(&k, &next); err != nil {
+				rows2.Close()
+				return err
+			}
+			if k < 0 || k >= len(part) {
+				continue
+			}
+			for _, i := range part[k].failures {
+				rows[i].RecoveredAt = next.Time
+			}
+		}
+		rows2.Close()
+		if err := rows2.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ChangeLead is one change's first deployment in a scope and its lead time.

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -388,6 +389,103 @@ func TestIssueCyclesFollowIssueEvents(t *testing.T) {
 		x.record(deploy(2, "c2 KL-3", devops.DeploymentSuccessful, t0.Add(4*h)))
 		if got := starts()["KL-3"]; got != 3*h {
 			t.Errorf("KL-3 cycle time %v, want 3h", got)
+		}
+	})
+}
+
+// TestReleaseDeploymentRecoveryMatchesDefinition checks each failed
+// deployment's recovery against the definition applied by brute force to
+// every deployment stored: the first success of the same service,
+// environment type and stored environment name that finished strictly
+// after it. Windows cut the history anywhere, filters drop some of a
+// line's deployments from the read, and times tie.
+func TestReleaseDeploymentRecoveryMatchesDefinition(t *testing.T) {
+	type env struct {
+		id, name string
+		typ      devops.EnvironmentType
+	}
+	envs := []env{
+		{"prod-1", "production", devops.EnvironmentProduction},
+		{"eu-1", "", devops.EnvironmentProduction}, // unnamed: told apart by id only in a filter
+		{"us-1", "", devops.EnvironmentProduction},
+		{"live", "Live", devops.EnvironmentProduction},
+		{"stage", "stage", devops.EnvironmentStaging},
+	}
+	services := []string{"checkout", "search"}
+	states := []devops.DeploymentState{devops.DeploymentSuccessful, devops.DeploymentFailed, devops.DeploymentRolledBack}
+	type stored struct {
+		service string
+		env     env
+		state   devops.DeploymentState
+		at      time.Time
+		keys    []string
+	}
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x := newSite(t, s, "release-recovery")
+		rnd := rand.New(rand.NewPCG(7, 11))
+		var all []stored
+		for seq := range int64(160) {
+			d := stored{service: services[rnd.IntN(len(services))], env: envs[rnd.IntN(len(envs))],
+				state: states[rnd.IntN(len(states))],
+				// Ten-minute steps over about a day: many ties.
+				at: t0.Add(time.Duration(rnd.IntN(150)) * 10 * time.Minute)}
+			if rnd.IntN(2) == 0 {
+				d.keys = []string{"KL-1"}
+			}
+			all = append(all, d)
+			x.record(devops.Batch{Deployments: []devops.Deployment{{PipelineID: "p", EnvironmentID: d.env.id,
+				EnvironmentName: d.env.name, EnvironmentType: d.env.typ, SequenceNumber: seq, State: d.state,
+				Service: d.service, FinishedAt: d.at, UpdatedAt: d.at, IssueKeys: d.keys}}})
+		}
+		want := func(f stored) time.Time {
+			var next time.Time
+			for _, d := range all {
+				if d.service == f.service && d.env.typ == f.env.typ && d.env.name == f.env.name &&
+					d.state == devops.DeploymentSuccessful && d.at.After(f.at) && (next.IsZero() || d.at.Before(next)) {
+					next = d.at
+				}
+			}
+			return next
+		}
+		filters := []store.ReleaseScope{
+			{},
+			{Projects: []string{"KL"}},
+			{Service: "search"},
+			{Environment: "eu-1"},
+			{Environment: "production"},
+			{Types: []devops.EnvironmentType{devops.EnvironmentProduction, devops.EnvironmentStaging}},
+		}
+		checked := 0
+		for w := range 8 {
+			from := t0.Add(time.Duration(rnd.IntN(100)) * 10 * time.Minute)
+			to := from.Add(time.Duration(1+rnd.IntN(60)) * 10 * time.Minute)
+			if w == 0 {
+				from, to = t0.Add(-time.Hour), t0.Add(30*time.Hour)
+			}
+			for _, f := range filters {
+				f.From, f.To = from, to
+				deps, err := s.ReleaseDeployments(ctx, x.tn, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range deps {
+					if d.State == devops.DeploymentSuccessful {
+						if !d.RecoveredAt.IsZero() {
+							t.Errorf("%+v: successful %s has a recovery", f, d.ID)
+						}
+						continue
+					}
+					seq := d.Sequence
+					if w := want(all[seq]); !d.RecoveredAt.Equal(w) {
+						t.Errorf("%+v: deployment %d (%+v) recovered at %v, want %v", f, seq, all[seq], d.RecoveredAt, w)
+					}
+					checked++
+				}
+			}
+		}
+		if checked < 100 {
+			t.Errorf("only %d failures checked", checked)
 		}
 	})
 }
