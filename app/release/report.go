@@ -226,28 +226,35 @@ func periodOf(bounds []time.Time, t time.Time) int {
 }
 
 // deploymentFigures applies the deployment definitions of app/metrics to
-// one period's deployments.
+// one period's deployments. Recovery uses the next success the store found
+// for each failure (it may lie after the window), as leadTime uses the
+// stored lead times: the store applies the failed deployment recovery
+// definition once, instead of app/metrics applying it again per period.
 func deploymentFigures(w metrics.Window, deps []store.ReleaseDeployment) (metrics.Frequency, metrics.FailureRate, metrics.Durations) {
 	var (
 		mdeps      = make([]metrics.Deployment, 0, len(deps))
 		suspected  []metrics.Incident
-		recoveries []metrics.Deployment
+		recoveries []time.Duration
+		pending    int
 	)
 	for _, d := range deps {
-		md := metrics.Deployment{ID: d.ID, Service: d.Service, Environment: d.Environment, State: d.State, At: d.FinishedAt}
-		mdeps = append(mdeps, md)
+		mdeps = append(mdeps, metrics.Deployment{ID: d.ID, Service: d.Service, Environment: d.Environment,
+			State: d.State, At: d.FinishedAt})
 		if d.SuspectOf > 0 {
 			suspected = append(suspected, metrics.Incident{SuspectDeploymentID: d.ID})
 		}
-		if !d.RecoveredAt.IsZero() {
-			// The store found the next success, which may lie after the
-			// window; the recovery definition needs it beside the failure.
-			md.State, md.At, md.ID = devops.DeploymentSuccessful, d.RecoveredAt, ""
-			recoveries = append(recoveries, md)
+		if d.State != devops.DeploymentFailed && d.State != devops.DeploymentRolledBack {
+			continue
+		}
+		if d.RecoveredAt.IsZero() {
+			pending++
+		} else {
+			recoveries = append(recoveries, d.RecoveredAt.Sub(d.FinishedAt))
 		}
 	}
-	return metrics.DeploymentFrequency(mdeps, w), metrics.ChangeFailureRate(mdeps, suspected),
-		metrics.FailedDeploymentRecovery(append(mdeps, recoveries...))
+	recovery := metrics.Summarise(recoveries)
+	recovery.Pending = pending
+	return metrics.DeploymentFrequency(mdeps, w), metrics.ChangeFailureRate(mdeps, suspected), recovery
 }
 
 // leadTime is metrics.LeadTime over changes that have all been deployed (so

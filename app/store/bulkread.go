@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -44,4 +45,14 @@ func (s *Store) eachRow(ctx context.Context, q string, args []any, fn func(r row
 		}
 		return rows.Err()
 	})
+}
+
+// appendRow appends v to rows, doubling the capacity when it runs out.
+// append grows a large slice by about a quarter at a time, so a read of a
+// hundred thousand rows would copy them several times over.
+func appendRow[T any](rows []T, v T) []T {
+	if len(rows) == cap(rows) {
+		rows = slices.Grow(rows, max(256, len(rows)))
+	}
+	return append(rows, v)
 }

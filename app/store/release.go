@@ -183,7 +183,7 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 		d.Type, d.State = devops.EnvironmentType(typ), devops.DeploymentState(state)
 		d.FinishedAt = fromDB(finished)
 		rec.add(recoveryLine{d.Service, typ, envName}, len(out), d.State, d.FinishedAt)
-		out = append(out, d)
+		out = appendRow(out, d)
 		return nil
 	})
 	if err != nil {
@@ -383,7 +383,7 @@ func (s *Store) ChangeLeads(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 				}
 				seen[k] = len(out)
 			}
-			out = append(out, c)
+			out = appendRow(out, c)
 			return nil
 		})
 	if err != nil {
@@ -691,7 +691,7 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 		}
 		c.DeployedAt, c.StartedAt = fromDB(deployed), started.Time
 		if len(sc.Types) == 1 {
-			out = append(out, c) // the primary key makes it the issue's only row
+			out = appendRow(out, c) // the primary key makes it the issue's only row
 			return nil
 		}
 		if i, ok := seen[c.Key]; ok {
@@ -701,7 +701,7 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 			return nil
 		}
 		seen[c.Key] = len(out)
-		out = append(out, c)
+		out = appendRow(out, c)
 		return nil
 	})
 	if err != nil {

@@ -5,6 +5,13 @@
 -- instead of a probe into jira_issues per issue: a site-wide quarter has
 -- tens of thousands of issues. NULL when no live issue of that key has a
 -- recorded start.
+--
+-- The release figures also read every deployment to production in the
+-- window, in time order. deployments_type_idx finds them but leads to one
+-- heap page per row, since a site's deployments to its environments
+-- interleave; deployments_release_idx covers what the read needs so it is
+-- an index-only scan. It is about 60 % of the size of the table (219 of 357 MB
+-- for the 1,000,000 deployments of the seeded history), and deployments are written far less often than pushes.
 
 -- +goose Up
 ALTER TABLE issue_first_deployments ADD COLUMN issue_started_at timestamptz;
@@ -14,8 +21,12 @@ CREATE INDEX issue_first_deployments_cycle_idx
     ON issue_first_deployments (tenant_id, environment_type, deployed_at)
     INCLUDE (issue_key, service, environment_name, issue_started_at);
 DROP INDEX issue_first_deployments_window_idx;
+CREATE INDEX deployments_release_idx
+    ON deployments (tenant_id, environment_type, finished_at)
+    INCLUDE (state, id, service, environment_name, environment_id, pipeline_name, sequence_number, url, commit_count);
 
 -- +goose Down
+DROP INDEX deployments_release_idx;
 CREATE INDEX issue_first_deployments_window_idx
     ON issue_first_deployments (tenant_id, environment_type, deployed_at)
     INCLUDE (issue_key, service, environment_name);
