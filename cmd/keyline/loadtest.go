@@ -99,8 +99,10 @@ p50/p90/p95/p99/max per scenario. Its flags:
                                from the commit tables at query time) or both
   --max-p95 200ms              exit 1 when a scenario's p95 is above; 0: never
   --json                       print the results as JSON
-KEYLINE_SECRET_KEY seals the site's shared secret when it is installed; a
-random key is used when unset (the secret is never needed here).
+Reports are built in this process, with keyline serve's GOGC default (400)
+unless GOGC is set. KEYLINE_SECRET_KEY seals the site's shared secret when
+it is installed; a random key is used when unset (the secret is never
+needed here).
 `
 
 // loadtestFlags are the settings of one load run.
@@ -766,6 +768,9 @@ func loadtestMetrics(ctx context.Context, args []string, env map[string]string, 
 	if err != nil {
 		return fmt.Errorf("loadtest metrics: %w", err)
 	}
+	// Reports are built in this process: collect garbage as keyline serve
+	// does, so the figures are the server's.
+	setGCPercent(env)
 	// The store seals the seeded site's secret; the run never needs it, so
 	// any key will do when none is configured.
 	senv := maps.Clone(env)
