@@ -1,10 +1,12 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -468,6 +470,11 @@ func TestReleaseDeploymentRecoveryMatchesDefinition(t *testing.T) {
 				deps, err := s.ReleaseDeployments(ctx, x.tn, f)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if !slices.IsSortedFunc(deps, func(a, b store.ReleaseDeployment) int {
+					return cmp.Or(a.FinishedAt.Compare(b.FinishedAt), strings.Compare(a.ID, b.ID))
+				}) {
+					t.Errorf("%+v: deployments not in (finished, id) order", f)
 				}
 				for _, d := range deps {
 					if d.State == devops.DeploymentSuccessful {
