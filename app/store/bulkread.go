@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -33,7 +34,12 @@ func (s *Store) eachRow(ctx context.Context, q string, args []any, fn func(r row
 		if !ok {
 			return fmt.Errorf("store: unexpected PostgreSQL driver connection %T", driverConn)
 		}
-		rows, err := sc.Conn().Query(ctx, dollarPlaceholders(q), args...)
+		// An unnamed statement, described and then run: PostgreSQL plans
+		// it for these arguments. A cached prepared statement would move
+		// to a generic plan after five runs, the same for a week and for
+		// a year, and the release reads' best plans differ between the two.
+		rows, err := sc.Conn().Query(ctx, dollarPlaceholders(q),
+			append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
 		if err != nil {
 			return err
 		}
