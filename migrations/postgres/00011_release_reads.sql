@@ -22,6 +22,11 @@
 -- change_first_deployments_slowest_idx walks changes from the slowest down,
 -- and PostgreSQL picks it when enough of them fall in the window to stop
 -- early, keeping the time index for short windows and rare filters.
+--
+-- A project's lead times filter the window's changes on their issue keys,
+-- which change_first_deployments_time_idx did not hold: every change of
+-- the window was read from the heap. change_first_deployments_window_idx
+-- includes them and replaces it.
 
 -- +goose Up
 ALTER TABLE issue_first_deployments ADD COLUMN issue_started_at timestamptz;
@@ -37,8 +42,16 @@ CREATE INDEX deployments_release_idx
 CREATE INDEX change_first_deployments_slowest_idx
     ON change_first_deployments (tenant_id, environment_type, lead_seconds DESC, change_id)
     WHERE lead_seconds IS NOT NULL;
+CREATE INDEX change_first_deployments_window_idx
+    ON change_first_deployments (tenant_id, environment_type, deployed_at)
+    INCLUDE (lead_seconds, service, environment_name, issue_keys);
+DROP INDEX change_first_deployments_time_idx;
 
 -- +goose Down
+CREATE INDEX change_first_deployments_time_idx
+    ON change_first_deployments (tenant_id, environment_type, deployed_at)
+    INCLUDE (lead_seconds, service, environment_name);
+DROP INDEX change_first_deployments_window_idx;
 DROP INDEX change_first_deployments_slowest_idx;
 DROP INDEX deployments_release_idx;
 CREATE INDEX issue_first_deployments_window_idx
