@@ -624,6 +624,12 @@ func (h historySQL) finalSteps(o HistoryOptions) []historyStep {
 			WHERE c.key IS NOT NULL AND d.next_k IS NOT NULL
 			ORDER BY c.key, d.e, d.next_at`,
 			h.tenant, env("d.e"), depID("sv.name", "d.e", "d.next_k"))},
+		// What the store keeps beside each deployment's links (see
+		// app/store/deployment_projects.go).
+		{"deployment projects", fmt.Sprintf(`UPDATE deployments d SET linked_projects = l.projects
+			FROM (SELECT entity_id, string_agg(DISTINCT split_part(issue_key, '-', 1), ' ') AS projects
+				FROM issue_links WHERE tenant_id = %[1]d AND entity_type = 'deployment' GROUP BY entity_id) l
+			WHERE d.tenant_id = %[1]d AND d.id = l.entity_id`, h.tenant)},
 		// Incidents suspect a production deployment, opened minutes to
 		// hours after it, resolved ten minutes to three days later; 3 %
 		// are still open.

@@ -112,6 +112,18 @@ func TestSeedHistory(t *testing.T) {
 	if startless+wrongStart > 0 {
 		t.Errorf("issue rollup: %d rows lack their issue's start, %d differ from it", startless, wrongStart)
 	}
+	var wrongProjects, withProjects int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE d.linked_projects <> COALESCE(l.projects, '')),
+			count(*) FILTER (WHERE d.linked_projects <> '')
+		FROM deployments d
+		LEFT JOIN (SELECT entity_id, string_agg(DISTINCT split_part(issue_key, '-', 1), ' ' ORDER BY split_part(issue_key, '-', 1)) AS projects
+			FROM issue_links WHERE tenant_id = $1 AND entity_type = 'deployment' GROUP BY entity_id) l ON l.entity_id = d.id
+		WHERE d.tenant_id = $1`, res.Tenant.ID).Scan(&wrongProjects, &withProjects); err != nil {
+		t.Fatal(err)
+	}
+	if wrongProjects > 0 || withProjects == 0 {
+		t.Errorf("deployments: %d have linked projects other than their links', %d have any", wrongProjects, withProjects)
+	}
 
 	rep, err := release.Build(ctx, st, res.Tenant, release.Filter{
 		Window:  metrics.Window{From: until.AddDate(0, 0, -90), To: until},

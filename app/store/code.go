@@ -542,6 +542,9 @@ func (w *batchWriter) pullRequest(in devops.PullRequest) error {
 		if err := w.addLinks(EntityDeployment, d, pr.IssueKeys); err != nil {
 			return err
 		}
+		if err := w.addLinkedProjects(d, pr.IssueKeys); err != nil {
+			return err
+		}
 	}
 	if err := w.recordFirstDeploymentsOf(deployments); err != nil {
 		return fmt.Errorf("release facts: %w", err)

@@ -339,8 +339,9 @@ func (w *batchWriter) relinkDeployment(id string) error {
 	if err := w.recordFirstDeployments(id, shas, keys); err != nil {
 		return fmt.Errorf("release facts: %w", err)
 	}
-	return w.tx.Exec(`UPDATE deployments SET commit_count = ?, commits_complete = ? WHERE tenant_id = ? AND id = ?`,
-		len(shas), complete, w.t.ID, id).Error
+	return w.tx.Exec(`UPDATE deployments SET commit_count = ?, commits_complete = ?, linked_projects = ?
+		WHERE tenant_id = ? AND id = ?`,
+		len(shas), complete, strings.Join(projectsOf(keys), " "), w.t.ID, id).Error
 }
 
 // relinkDeploymentsOf re-links the deployments of any of shas.

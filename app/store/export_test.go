@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyline/keyline/app/devops"
@@ -112,3 +114,46 @@ var DollarPlaceholders = dollarPlaceholders
 
 // TrimEvery exposes how often delivery logs are trimmed.
 const TrimEvery = trimEvery
+
+// LinkedProjectsDrift returns the ids of t's deployments whose
+// linked_projects copy differs from the projects of their issue links.
+func (s *Store) LinkedProjectsDrift(ctx context.Context, t *tenant.Tenant) ([]string, error) {
+	stored := map[string]string{}
+	rows, err := s.db.WithContext(ctx).Raw(`SELECT id, linked_projects FROM deployments WHERE tenant_id = ?`, t.ID).Rows()
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id, p string
+		if err := rows.Scan(&id, &p); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		stored[id] = p
+	}
+	rows.Close()
+	keys := map[string][]string{}
+	rows, err = s.db.WithContext(ctx).Raw(`SELECT entity_id, issue_key FROM issue_links
+		WHERE tenant_id = ? AND entity_type = 'deployment'`, t.ID).Rows()
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id, k string
+		if err := rows.Scan(&id, &k); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		keys[id] = append(keys[id], k)
+	}
+	rows.Close()
+	var drift []string
+	for id, p := range stored {
+		got := strings.Fields(p)
+		slices.Sort(got)
+		if !slices.Equal(got, projectsOf(keys[id])) {
+			drift = append(drift, fmt.Sprintf("%s: %q, links %v", id, p, keys[id]))
+		}
+	}
+	return drift, nil
+}

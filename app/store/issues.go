@@ -115,6 +115,12 @@ func (s *Store) deleteJiraIssue(tx *gorm.DB, t *tenant.Tenant, issueID string, a
 	if err != nil {
 		return err
 	}
+	var deployments []string
+	err = tx.Raw(`SELECT entity_id FROM issue_links
+		WHERE tenant_id = ? AND issue_key = ? AND entity_type = 'deployment'`, t.ID, key).Scan(&deployments).Error
+	if err != nil {
+		return err
+	}
 	err = tx.Exec(`DELETE FROM issue_links
 		WHERE tenant_id = ? AND issue_key = ?
 			AND NOT EXISTS (SELECT 1 FROM jira_issues
@@ -122,6 +128,9 @@ func (s *Store) deleteJiraIssue(tx *gorm.DB, t *tenant.Tenant, issueID string, a
 		t.ID, key, t.ID, key).Error
 	if err != nil {
 		return err
+	}
+	if err := syncLinkedProjects(tx, t, deployments); err != nil {
+		return fmt.Errorf("linked projects: %w", err)
 	}
 	return syncIssueStarts(tx, t, key)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"gorm.io/gorm"
+
 	"github.com/keyline/keyline/app/tenant"
 )
 
@@ -18,12 +20,18 @@ func (s *Store) AddIssueLink(ctx context.Context, t *tenant.Tenant, issueKey, en
 	if issueKey == "" || entityType == "" || entityID == "" {
 		return errors.New("store: add issue link: issue key, entity type and entity id are required")
 	}
-	err := s.db.WithContext(ctx).Exec(`INSERT INTO issue_links
-			(tenant_id, issue_key, entity_type, entity_id, created_at)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (tenant_id, issue_key, entity_type, entity_id) DO NOTHING`,
-		t.ID, issueKey, entityType, entityID, s.ts(s.now()),
-	).Error
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		err := tx.Exec(`INSERT INTO issue_links
+				(tenant_id, issue_key, entity_type, entity_id, created_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, issue_key, entity_type, entity_id) DO NOTHING`,
+			t.ID, issueKey, entityType, entityID, s.ts(s.now()),
+		).Error
+		if err != nil || entityType != EntityDeployment {
+			return err
+		}
+		return (&batchWriter{s: s, t: t, tx: tx}).addLinkedProjects(entityID, []string{issueKey})
+	})
 	if err != nil {
 		return fmt.Errorf("store: add issue link: %w", err)
 	}

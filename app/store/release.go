@@ -159,10 +159,15 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 		q += ` AND lower(COALESCE(NULLIF(d.environment_name, ''), d.environment_id)) = ?`
 		args = append(args, sc.Environment)
 	}
-	cond, cargs := projectLinked(EntityDeployment, "d.id", sc.Projects)
-	if cond != "" {
-		q += cond
-		args = append(append(args, t.ID), cargs...)
+	if len(sc.Projects) > 0 {
+		// The projects of the deployment's links, as the row keeps them:
+		// filtered in the index rather than probing issue_links per row.
+		conds := make([]string, len(sc.Projects))
+		for i, p := range sc.Projects {
+			conds[i] = `(' ' || d.linked_projects || ' ') LIKE ? ESCAPE '\'`
+			args = append(args, linkedProjectsLike(p))
+		}
+		q += ` AND (` + strings.Join(conds, " OR ") + `)`
 	}
 	// Ordered by time alone, the rows come straight from the index
 	// (deployments_release_idx); ties are put in id order below. Sorting

@@ -496,3 +496,79 @@ func TestReleaseDeploymentRecoveryMatchesDefinition(t *testing.T) {
 		}
 	})
 }
+
+// TestDeploymentProjectsFollowLinks checks the copy of each deployment's
+// linked projects that a project's release figures filter on: it follows
+// the links through a re-link, a pull request merged after the deployment,
+// a link added by hand and the deletion of the only issue of a project.
+func TestDeploymentProjectsFollowLinks(t *testing.T) {
+	h := time.Hour
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x := newSite(t, s, "release-projects")
+		other := newSite(t, s, "release-projects-other")
+		releaseHistory(x)
+		all := store.ReleaseScope{From: t0.Add(-80 * h), To: t0.Add(24 * h)}
+		seqs := func(projects ...string) []int64 {
+			t.Helper()
+			sc := all
+			sc.Projects = projects
+			deps, err := s.ReleaseDeployments(ctx, x.tn, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []int64
+			for _, d := range deps {
+				out = append(out, d.Sequence)
+			}
+			return out
+		}
+		check := func(step string, projects []string, want []int64) {
+			t.Helper()
+			if got := seqs(projects...); !slices.Equal(got, want) {
+				t.Errorf("%s: deployments of %v = %v, want %v", step, projects, got, want)
+			}
+			drift, err := s.LinkedProjectsDrift(ctx, x.tn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(drift) > 0 {
+				t.Errorf("%s: linked projects differ from the links: %v", step, drift)
+			}
+		}
+		// Deployments 4 and 5 redeploy what 3 shipped: they bring no change.
+		check("history", []string{"KL"}, []int64{1, 2, 3})
+		check("history", []string{"OPS"}, nil)
+
+		// A pull request of OPS-2 merged into what deployment 1 shipped:
+		// deployment 1 now reaches OPS too.
+		x.record(merged(9, "hotfix/OPS-2", "d1 KL-2 hotfix", "OPS-2 Hotfix", t0.Add(-30*time.Minute)))
+		check("late pull request", []string{"OPS"}, []int64{1})
+		check("late pull request, two projects", []string{"OPS", "KL"}, []int64{1, 2, 3})
+
+		// A link added by hand, as AddIssueLink allows.
+		if err := s.AddIssueLink(ctx, x.tn, "SHOP_2-5", store.EntityDeployment, x.deploymentID(3)); err != nil {
+			t.Fatal(err)
+		}
+		check("link added", []string{"SHOP_2"}, []int64{3})
+		check("an underscore is not a wildcard", []string{"SHOPX2"}, nil)
+
+		// OPS-2 is deleted in Jira: its links go, and deployment 1 leaves OPS.
+		err := s.ApplyJiraIssueEvent(ctx, x.tn, store.JiraIssueEvent{Issue: store.JiraIssue{IssueID: "20002",
+			IssueKey: "OPS-2", ProjectKey: "OPS", UpdatedAt: t0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteJiraIssue(ctx, x.tn, "20002", t0.Add(h)); err != nil {
+			t.Fatal(err)
+		}
+		check("issue deleted", []string{"OPS"}, nil)
+		check("issue deleted", []string{"KL"}, []int64{1, 2, 3})
+
+		// The other site's deployments are never in this site's figures.
+		if d, err := s.ReleaseDeployments(ctx, other.tn, store.ReleaseScope{Projects: []string{"KL"},
+			From: all.From, To: all.To}); err != nil || len(d) != 0 {
+			t.Errorf("other site sees %+v, %v", d, err)
+		}
+	})
+}

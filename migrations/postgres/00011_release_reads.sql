@@ -27,6 +27,11 @@
 -- which change_first_deployments_time_idx did not hold: every change of
 -- the window was read from the heap. change_first_deployments_window_idx
 -- includes them and replaces it.
+--
+-- A project's deployments were found by probing issue_links once for each
+-- deployment of the window. deployments.linked_projects keeps the projects
+-- of a deployment's issue links (space-separated; the store keeps it in
+-- step with the links), and deployments_release_idx includes it.
 
 -- +goose Up
 ALTER TABLE issue_first_deployments ADD COLUMN issue_started_at timestamptz;
@@ -36,9 +41,13 @@ CREATE INDEX issue_first_deployments_cycle_idx
     ON issue_first_deployments (tenant_id, environment_type, deployed_at)
     INCLUDE (issue_key, service, environment_name, issue_started_at);
 DROP INDEX issue_first_deployments_window_idx;
+ALTER TABLE deployments ADD COLUMN linked_projects text NOT NULL DEFAULT '';
+UPDATE deployments d SET linked_projects = COALESCE((SELECT string_agg(DISTINCT split_part(l.issue_key, '-', 1), ' ')
+    FROM issue_links l WHERE l.tenant_id = d.tenant_id AND l.entity_type = 'deployment' AND l.entity_id = d.id), '');
 CREATE INDEX deployments_release_idx
     ON deployments (tenant_id, environment_type, finished_at)
-    INCLUDE (state, id, service, environment_name, environment_id, pipeline_name, sequence_number, url, commit_count);
+    INCLUDE (state, id, service, environment_name, environment_id, pipeline_name, sequence_number, url, commit_count,
+        linked_projects);
 CREATE INDEX change_first_deployments_slowest_idx
     ON change_first_deployments (tenant_id, environment_type, lead_seconds DESC, change_id)
     WHERE lead_seconds IS NOT NULL;
@@ -54,6 +63,7 @@ CREATE INDEX change_first_deployments_time_idx
 DROP INDEX change_first_deployments_window_idx;
 DROP INDEX change_first_deployments_slowest_idx;
 DROP INDEX deployments_release_idx;
+ALTER TABLE deployments DROP COLUMN linked_projects;
 CREATE INDEX issue_first_deployments_window_idx
     ON issue_first_deployments (tenant_id, environment_type, deployed_at)
     INCLUDE (issue_key, service, environment_name);
