@@ -61,22 +61,10 @@
     });
   }
 
-  // token asks Jira for a context token. The callback form works with every
-  // all.js; a promise it may return as well is only watched for rejection.
+  // token asks Jira for a context token (keyline.js, loaded on every page).
   function token() {
     return ap().then(function (AP) {
-      return new Promise(function (resolve, reject) {
-        var r = AP.context.getToken(function (t) {
-          if (t) {
-            resolve(t);
-          } else {
-            reject(new Error("Jira gave no token; reload the page and try again."));
-          }
-        });
-        if (r && typeof r.then === "function") {
-          r.then(null, function () {});
-        }
-      });
+      return window.Keyline.contextToken(AP);
     });
   }
 

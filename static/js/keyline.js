@@ -11,6 +11,26 @@
     return window.AP || null;
   }
 
+  // Keyline.contextToken asks the host for a context token, for the page
+  // scripts that call Keyline's API (configure.js, metrics.js). The
+  // callback form works with every all.js; a promise it may return as well
+  // is only watched for rejection.
+  window.Keyline = window.Keyline || {};
+  window.Keyline.contextToken = function (AP) {
+    return new Promise(function (resolve, reject) {
+      var r = AP.context.getToken(function (t) {
+        if (t) {
+          resolve(t);
+        } else {
+          reject(new Error("Jira gave no token; reload the page and try again."));
+        }
+      });
+      if (r && typeof r.then === "function") {
+        r.then(null, function () {});
+      }
+    });
+  };
+
   // The host sets data-color-mode on <html> and keeps it current; until it
   // does, or without all.js, the CSS follows prefers-color-scheme.
   function theme() {

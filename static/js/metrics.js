@@ -18,25 +18,9 @@
     return AP && AP.context && typeof AP.context.getToken === "function" ? AP : null;
   }
 
-  // token asks the host for a context token; the callback form works with
-  // every all.js.
-  function token(AP) {
-    return new Promise(function (resolve, reject) {
-      var r = AP.context.getToken(function (t) {
-        if (t) {
-          resolve(t);
-        } else {
-          reject(new Error("Jira gave no token; reload the page and try again."));
-        }
-      });
-      if (r && typeof r.then === "function") {
-        r.then(null, function () {});
-      }
-    });
-  }
-
   function get(AP, url, accept) {
-    return token(AP).then(function (t) {
+    // Keyline.contextToken is keyline.js's, loaded on every page.
+    return window.Keyline.contextToken(AP).then(function (t) {
       return fetch(url, {
         headers: { Authorization: "JWT " + t, Accept: accept },
         credentials: "same-origin"
