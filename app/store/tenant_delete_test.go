@@ -194,3 +194,65 @@ func TestDeleteTenantRacesADelivery(t *testing.T) {
 		})
 	}
 }
+
+// TestPurgeUninstalled checks the retention purge's two steps: the list
+// holds only sites uninstalled before the cutoff and not installed since,
+// and the delete skips a site that reinstalled after it was listed.
+func TestPurgeUninstalled(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		cutoff := t0.Add(-30 * 24 * time.Hour)
+		old := newSite(t, s, "purge-old")
+		seedSite(t, old)
+		recent := newSite(t, s, "purge-recent")
+		back := newSite(t, s, "purge-back")
+		seedSite(t, back)
+		live := newSite(t, s, "purge-live")
+		for _, u := range []struct {
+			x  *site
+			at time.Time
+		}{{old, cutoff.Add(-time.Hour)}, {recent, cutoff.Add(time.Hour)}, {back, cutoff.Add(-48 * time.Hour)}} {
+			if _, err := s.MarkUninstalled(ctx, u.x.tn.AppKey, u.x.tn.ClientKey, u.at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		listed, err := s.UninstalledBefore(ctx, cutoff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, tn := range listed {
+			keys = append(keys, tn.ClientKey)
+		}
+		if strings.Join(keys, " ") != "purge-back purge-old" {
+			t.Fatalf("listed %v, want purge-back then purge-old", keys)
+		}
+
+		// purge-back reinstalls between the list and the delete.
+		mustUpsert(t, s, install("purge-back"))
+		tables := tenantTables(t, s)
+		kept := siteRows(t, s, tables, back.tn.ID)
+		if err := s.PurgeUninstalledTenant(ctx, listed[0], cutoff); !errors.Is(err, tenant.ErrNotFound) {
+			t.Errorf("purging the reinstalled site: %v, want tenant.ErrNotFound", err)
+		}
+		if got := siteRows(t, s, tables, back.tn.ID); fmt.Sprint(got) != fmt.Sprint(kept) {
+			t.Errorf("the reinstalled site's rows changed: %v, were %v", got, kept)
+		}
+
+		liveBefore := siteRows(t, s, tables, live.tn.ID)
+		if err := s.PurgeUninstalledTenant(ctx, listed[1], cutoff); err != nil {
+			t.Fatal(err)
+		}
+		for table, n := range siteRows(t, s, tables, old.tn.ID) {
+			if n != 0 {
+				t.Errorf("purged site still has %d rows in %s", n, table)
+			}
+		}
+		if got := siteRows(t, s, tables, live.tn.ID); fmt.Sprint(got) != fmt.Sprint(liveBefore) {
+			t.Errorf("an installed site's rows changed: %v, were %v", got, liveBefore)
+		}
+		if err := s.PurgeUninstalledTenant(ctx, recent.tn, cutoff); !errors.Is(err, tenant.ErrNotFound) {
+			t.Errorf("purging a site uninstalled after the cutoff: %v, want tenant.ErrNotFound", err)
+		}
+	})
+}

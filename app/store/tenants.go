@@ -195,13 +195,61 @@ var uncascadedTables = []string{"repositories", "commits", "commit_parents", "pu
 // The deletes that follow, each seeing what committed before it started,
 // then leave nothing behind.
 func (s *Store) DeleteTenant(ctx context.Context, t *tenant.Tenant) error {
-	defer s.sources.flush() // cached source lookups carry the tenant
-	if err := checkTenant(t); err != nil {
+	if err := s.deleteTenant(ctx, t, ""); err != nil {
 		return fmt.Errorf("store: delete tenant: %w", err)
 	}
+	return nil
+}
+
+// PurgeUninstalledTenant is DeleteTenant for the retention purge: it
+// deletes t only if its row still says uninstalled before the cutoff, in the
+// same statement, so a site that reinstalls while the purge runs keeps its
+// data. A row that no longer qualifies gives an error wrapping
+// tenant.ErrNotFound and deletes nothing.
+func (s *Store) PurgeUninstalledTenant(ctx context.Context, t *tenant.Tenant, before time.Time) error {
+	err := s.deleteTenant(ctx, t, ` AND installed = FALSE AND uninstalled_at IS NOT NULL AND uninstalled_at < ?`,
+		s.ts(normTime(before)))
+	if err != nil {
+		return fmt.Errorf("store: purge tenant: %w", err)
+	}
+	return nil
+}
+
+// UninstalledBefore returns the tenants, of every app, uninstalled before
+// the cutoff and not installed again: what the retention purge deletes.
+// It is an operator's query, across sites, oldest uninstall first.
+func (s *Store) UninstalledBefore(ctx context.Context, before time.Time) ([]*tenant.Tenant, error) {
+	rows, err := s.db.WithContext(ctx).Raw(`SELECT `+tenantColumns+` FROM tenants
+		WHERE installed = FALSE AND uninstalled_at IS NOT NULL AND uninstalled_at < ?
+		ORDER BY uninstalled_at, id`, s.ts(normTime(before))).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("store: uninstalled before: %w", err)
+	}
+	defer rows.Close()
+	var out []*tenant.Tenant
+	for rows.Next() {
+		t, err := s.scanTenant(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: uninstalled before: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: uninstalled before: %w", err)
+	}
+	return out, nil
+}
+
+// deleteTenant deletes t's row, when it also meets cond (SQL on tenants'
+// columns, starting with AND), and the site's data with it.
+func (s *Store) deleteTenant(ctx context.Context, t *tenant.Tenant, cond string, cargs ...any) error {
+	defer s.sources.flush() // cached source lookups carry the tenant
+	if err := checkTenant(t); err != nil {
+		return err
+	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Exec(`DELETE FROM tenants WHERE id = ? AND app_key = ? AND client_key = ?`,
-			t.ID, t.AppKey, t.ClientKey)
+		res := tx.Exec(`DELETE FROM tenants WHERE id = ? AND app_key = ? AND client_key = ?`+cond,
+			append([]any{t.ID, t.AppKey, t.ClientKey}, cargs...)...)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -221,12 +269,9 @@ func (s *Store) DeleteTenant(ctx context.Context, t *tenant.Tenant) error {
 		return tx.Exec(`SELECT pg_notify(?, ?)`, tenantChannel, t.AppKey+" "+t.ClientKey).Error
 	})
 	if errors.Is(err, errNoRow) {
-		return fmt.Errorf("store: delete tenant: %w", tenant.ErrNotFound)
+		return tenant.ErrNotFound
 	}
-	if err != nil {
-		return fmt.Errorf("store: delete tenant: %w", err)
-	}
-	return nil
+	return err
 }
 
 // TenantsOnHost returns the installed tenants of productType ("jira",

@@ -6,6 +6,7 @@
 //	keyline sources   add, list, rotate or delete a site's webhook sources
 //	keyline report    send a build, deployment or incident to a generic source
 //	keyline loadtest  load-test a running Keyline (ingest)
+//	keyline purge     delete the data of sites uninstalled past the retention period
 //	keyline version   print the version
 package main
 
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		err = runLoadtest(ctx, args, env, stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, args, env, stdout, stderr)
+	case "purge":
+		err = purge(ctx, args, env, stdout, stderr)
 	case "version":
 		_, err = fmt.Fprintln(stdout, "keyline", version)
 	case "help", "-h", "--help":
@@ -81,6 +84,8 @@ commands:
   loadtest  load-test a running Keyline with GitHub pushes
             (keyline loadtest help)
   demo      run Keyline with a demo site and a page that frames it (keyline demo help)
+  purge     delete the data of sites uninstalled longer than KEYLINE_RETENTION_DAYS
+            (keyline purge --help)
   version   print the version
 
 Settings come from KEYLINE_* environment variables; see README.md.
