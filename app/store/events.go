@@ -117,30 +117,45 @@ func (s *Store) writeCodeAtOnce(ctx context.Context, t *tenant.Tenant, sourceID 
 	if err != nil {
 		return 0, err
 	}
+	// The text is written with PostgreSQL's own placeholders, numbered as
+	// it goes: rewriting a few hundred "?" is a measurable share of a
+	// push's CPU in gorm.
+	const relink = ` WHEN EXISTS (SELECT 1 FROM deployments WHERE tenant_id = ? AND commit_sha = ANY (?::text[]))
+			THEN keyline_abort('relink')`
+	size, nargs := len(insertDeliveryPostgres)+len(relink)+160, len(dargs)+2
+	for _, st := range w.deferred {
+		size += len(st.q) + len(st.name) + 16
+		nargs += len(st.args)
+	}
 	var sb strings.Builder
-	var args []any
+	sb.Grow(size)
+	args := make([]any, 0, nargs)
+	n := 0
 	sb.WriteString("WITH ")
 	for i, st := range w.deferred {
-		name := st.name
-		if name == "" {
-			name = fmt.Sprintf("w%d", i)
+		if st.name != "" {
+			sb.WriteString(st.name)
+		} else {
+			sb.WriteByte('w')
+			sb.WriteString(strconv.Itoa(i))
 		}
-		fmt.Fprintf(&sb, "%s AS (%s),\n", name, st.q)
+		sb.WriteString(" AS (")
+		n = writeNumbered(&sb, st.q, n)
+		sb.WriteString("),\n")
 		args = append(args, st.args...)
 	}
-	fmt.Fprintf(&sb, "d AS (%s)\n", insertDeliveryPostgres)
+	sb.WriteString("d AS (")
+	n = writeNumbered(&sb, insertDeliveryPostgres, n)
+	sb.WriteString(")\n")
 	args = append(args, dargs...)
 	sb.WriteString("SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM d) THEN keyline_abort('duplicate')")
 	if shas := w.pushedSHAs; len(shas) > 0 {
-		sb.WriteString(` WHEN EXISTS (SELECT 1 FROM deployments WHERE tenant_id = ? AND commit_sha = ANY (?::text[]))
-			THEN keyline_abort('relink')`)
+		writeNumbered(&sb, relink, n)
 		args = append(args, t.ID, shas)
 	}
 	sb.WriteString(" ELSE (SELECT id FROM d) END")
-	// database/sql directly, with PostgreSQL's own placeholders: rewriting
-	// a few hundred "?" is a measurable share of a push's CPU in gorm.
 	var id int64
-	err = s.sqlDB.QueryRowContext(ctx, dollarPlaceholders(sb.String()), args...).Scan(&id)
+	err = s.queryRowPgx(ctx, sb.String(), args, &id)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == sqlStateAbort {
 		if pgErr.Message == "relink" {
@@ -156,15 +171,24 @@ func (s *Store) writeCodeAtOnce(ctx context.Context, t *tenant.Tenant, sourceID 
 func dollarPlaceholders(q string) string {
 	var sb strings.Builder
 	sb.Grow(len(q) + len(q)/8)
-	for n := 1; ; n++ {
+	writeNumbered(&sb, q, 0)
+	return sb.String()
+}
+
+// writeNumbered writes q to sb with its "?" placeholders numbered from
+// n+1, and returns the last number written.
+func writeNumbered(sb *strings.Builder, q string, n int) int {
+	var num [20]byte
+	for {
 		i := strings.IndexByte(q, '?')
 		if i < 0 {
 			sb.WriteString(q)
-			return sb.String()
+			return n
 		}
+		n++
 		sb.WriteString(q[:i])
 		sb.WriteByte('$')
-		sb.WriteString(strconv.Itoa(n))
+		sb.Write(strconv.AppendInt(num[:0], int64(n), 10))
 		q = q[i+1:]
 	}
 }
