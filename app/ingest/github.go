@@ -139,6 +139,10 @@ func githubPush(body []byte) (*Event, error) {
 	if devops.ValidCommitSHA(p.Before) && strings.Trim(p.Before, "0") != "" {
 		push.Before = p.Before
 	}
+	if len(p.Commits) > 0 {
+		ev.Commits = make([]devops.Commit, 0, len(p.Commits))
+		push.CommitSHAs = make([]string, 0, len(p.Commits))
+	}
 	for _, c := range p.Commits {
 		sha, err := requireSHA("commits[].id", c.ID)
 		if err != nil {

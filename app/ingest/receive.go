@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,6 +66,11 @@ type Delivery struct {
 	Entity string
 	Header http.Header
 	Body   io.Reader
+	// Length is the body's length as the sender declared it (an HTTP
+	// request's Content-Length); 0 or less when unknown. It only sizes the
+	// buffer the body is read into: the body is still read to its end,
+	// and refused past MaxBodyBytes.
+	Length int64
 	// ID names the delivery when neither its headers nor its body do. Only
 	// senders in process set it (Keyline's test deliveries to Opsgenie
 	// sources, whose webhooks carry no id); an HTTP delivery's id is the
@@ -159,7 +165,7 @@ func (r *Receiver) ReceiveSource(ctx context.Context, t *tenant.Tenant, src *sto
 		res.Refusal = RefusedWrongPath
 		return r.reject(ctx, t, src, res, http.StatusNotFound, reason), nil
 	}
-	body, err := io.ReadAll(io.LimitReader(d.Body, MaxBodyBytes+1))
+	body, err := readBody(d.Body, d.Length)
 	if err != nil {
 		res.Refusal = RefusedUnreadable
 		return r.reject(ctx, t, src, res, http.StatusBadRequest, "the request body could not be read"), nil
@@ -197,7 +203,9 @@ func (r *Receiver) ReceiveSource(ctx context.Context, t *tenant.Tenant, src *sto
 	if ev.Ignored != "" {
 		line.Outcome, line.Status, line.Reason = store.DeliveryIgnored, http.StatusAccepted, ev.Ignored
 		batch = nil
-	} else {
+	} else if len(ev.Deployments) > 0 {
+		// Only deployments are classified: pushes, most deliveries, need
+		// not decode the rules.
 		var rules devops.EnvironmentRules
 		if err := json.Unmarshal(src.EnvironmentRules, &rules); err != nil {
 			// Rules are validated when set; unreadable ones fall back to the
@@ -226,6 +234,20 @@ func (r *Receiver) ReceiveSource(ctx context.Context, t *tenant.Tenant, src *sto
 	}
 	res.Status, res.Outcome, res.Reason = line.Status, line.Outcome, line.Reason
 	return res, nil
+}
+
+// readBody reads a delivery's body, up to one byte past MaxBodyBytes so
+// that a larger one shows. With a declared length it reads into one buffer
+// of that size (and a little more, to see the end): io.ReadAll would start
+// small and copy the body several times as it grows.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	r = io.LimitReader(r, MaxBodyBytes+1)
+	if length <= 0 || length > MaxBodyBytes {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, length+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // reject logs a refused delivery in its source's log and returns the answer.
