@@ -253,7 +253,7 @@ func loadtestIngest(ctx context.Context, f *loadtestFlags, env map[string]string
 		fmt.Fprintf(stdout, "seeded %d tenants (%s1 … %s%d) with %d new GitHub sources each (%s)\n",
 			f.tenants, ingestClientKeyPrefix, ingestClientKeyPrefix, f.tenants, f.sources, dialect)
 	}
-	client := loadtest.NewClient(f.concurrency, f.timeout)
+	client := loadtest.NewKeepAliveClient(f.concurrency, f.timeout)
 	if err := checkReady(ctx, client, f.url); err != nil {
 		return fmt.Errorf("loadtest ingest: %w", err)
 	}
