@@ -290,3 +290,25 @@ func (f KeyFilter) Apply(keys []string) []string {
 	}
 	return kept
 }
+
+// SummarySlug is a branch-name form of an issue summary, as Jira's "Create
+// branch" offers it after the key: lower-case letters and digits, other
+// runs as one dash, at most about 40 characters.
+func SummarySlug(summary string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(summary) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case !dash && b.Len() > 0:
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 40 {
+			break
+		}
+	}
+	return strings.TrimRight(b.String(), "-")
+}

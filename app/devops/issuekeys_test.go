@@ -343,3 +343,17 @@ func abbrev(s string) string {
 }
 
 func uintptrOf(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
+
+func TestSummarySlug(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"Add checkout retries", "add-checkout-retries"},
+		{"  Fix: crash (on iOS 17)!  ", "fix-crash-on-ios-17"},
+		{"Ünïcode — only ASCII stays", "n-code-only-ascii-stays"},
+		{"", ""},
+		{"A very long summary that goes on and on past forty characters", "a-very-long-summary-that-goes-on-and-on"},
+	} {
+		if got := SummarySlug(c.in); got != c.want {
+			t.Errorf("SummarySlug(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

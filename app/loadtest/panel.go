@@ -435,7 +435,7 @@ func (h *panelHistory) issue(n int) (PanelIssue, *devops.Batch, store.JiraIssueE
 	author := panelPeople[h.rnd.IntN(len(panelPeople))]
 	reviewer := panelPeople[(h.rnd.IntN(len(panelPeople)-1)+1+indexOf(author))%len(panelPeople)]
 	keys := []string{is.Key}
-	branch := "feature/" + is.Key + "-" + slug(summary)
+	branch := "feature/" + is.Key + "-" + devops.SummarySlug(summary)
 	title := is.Key + " " + summary
 	plan := "shipped"
 	switch n % 10 {
@@ -576,24 +576,4 @@ func indexOf(p devops.Person) int {
 		}
 	}
 	return 0
-}
-
-// slug turns a summary into a branch name part.
-func slug(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
-			b.WriteRune(r)
-			dash = false
-		case !dash && b.Len() > 0:
-			b.WriteByte('-')
-			dash = true
-		}
-		if b.Len() >= 40 {
-			break
-		}
-	}
-	return strings.TrimSuffix(b.String(), "-")
 }

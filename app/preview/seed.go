@@ -439,7 +439,7 @@ func (g *history) change(rp *repo, at time.Time, key, summary, plan string) {
 	var branch, title string
 	commits := 1
 	if key != "" {
-		branch = "feature/" + key + "-" + slug(summary)
+		branch = "feature/" + key + "-" + devops.SummarySlug(summary)
 		title = key + " " + summary
 		commits = 1 + g.rnd.IntN(3)
 		g.transition(key, rp.p, at, "In Progress", "indeterminate")
@@ -853,24 +853,4 @@ func (g *history) record(ctx context.Context, st *store.Store, t *tenant.Tenant)
 		}
 	}
 	return len(g.events), nil
-}
-
-// slug is a branch-name form of an issue summary.
-func slug(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
-			b.WriteRune(r)
-			dash = false
-		case !dash && b.Len() > 0:
-			b.WriteByte('-')
-			dash = true
-		}
-		if b.Len() >= 40 {
-			break
-		}
-	}
-	return strings.TrimRight(b.String(), "-")
 }

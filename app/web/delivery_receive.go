@@ -32,7 +32,7 @@ func (s *Server) receiveDelivery(c echo.Context) error {
 	}
 	setRetryAfter(c, res)
 	if res.Status >= 400 {
-		c.Set("keyline.reject_reason", res.Reason)
+		c.Set(ctxRejectReason, res.Reason)
 		return c.JSON(res.Status, map[string]string{"error": res.Reason})
 	}
 	if c.Echo().Debug || req.URL.RawQuery != "" {

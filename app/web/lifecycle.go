@@ -33,7 +33,7 @@ func (s *Server) lifecycleError(c echo.Context, a app, event string, err error) 
 	var ke *connect.KeyServerError
 	if errors.As(err, &ke) {
 		s.log.Warn("lifecycle: install key server unavailable", slog.String("app", a.key), slog.String("event", event), slog.String("error", err.Error()))
-		c.Set("keyline.reject_reason", "install key server unavailable")
+		c.Set(ctxRejectReason, "install key server unavailable")
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "the Atlassian install key server could not be reached; try again")
 	}
 	return s.unauthorized(c, a, err)

@@ -18,6 +18,9 @@ import (
 const (
 	ctxIdentity = "keyline.identity"
 	ctxTenantID = "keyline.tenant_id"
+	// ctxRejectReason holds why a request was refused (a string), for its
+	// request log line.
+	ctxRejectReason = "keyline.reject_reason"
 )
 
 // logRequests writes one structured line per request. It logs the path only:
@@ -52,7 +55,7 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 			if res.Status >= 500 {
 				level = slog.LevelError
 			}
-			if reason, ok := c.Get("keyline.reject_reason").(string); ok {
+			if reason, ok := c.Get(ctxRejectReason).(string); ok {
 				attrs = append(attrs, slog.String("reason", reason))
 			}
 			s.log.LogAttrs(req.Context(), level, "request", attrs...)
@@ -136,7 +139,7 @@ func (s *Server) requireToken(a app, mode connect.QSHMode) echo.MiddlewareFunc {
 func (s *Server) unauthorized(c echo.Context, a app, err error) error {
 	if errors.Is(err, connect.ErrTenantLookup) {
 		s.log.Error("verify token: tenant store unavailable", slog.String("app", a.key), slog.String("error", err.Error()))
-		c.Set("keyline.reject_reason", "tenant store unavailable")
+		c.Set(ctxRejectReason, "tenant store unavailable")
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "Keyline is temporarily unavailable; try again shortly")
 	}
 	reason := "authentication failed"
@@ -146,7 +149,7 @@ func (s *Server) unauthorized(c echo.Context, a app, err error) error {
 	} else {
 		s.log.Error("verify token", slog.String("error", err.Error()))
 	}
-	c.Set("keyline.reject_reason", reason)
+	c.Set(ctxRejectReason, reason)
 	c.Set(ctxAuthFailure, authFailure{surface: "connect", reason: reason})
 	c.Response().Header().Set("WWW-Authenticate", fmt.Sprintf("JWT realm=%q", a.key))
 	return echo.NewHTTPError(http.StatusUnauthorized, reason)
