@@ -24,21 +24,12 @@ func (s *Store) eachRow(ctx context.Context, q string, args []any, fn func(r row
 		}
 		return scanAll(rows, fn)
 	}
-	conn, err := s.sqlDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(driverConn any) error {
-		sc, ok := driverConn.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("store: unexpected PostgreSQL driver connection %T", driverConn)
-		}
+	return s.withPgx(ctx, func(pc *pgx.Conn) error {
 		// An unnamed statement, described and then run: PostgreSQL plans
 		// it for these arguments. A cached prepared statement would move
 		// to a generic plan after five runs, the same for a week and for
 		// a year, and the release reads' best plans differ between the two.
-		rows, err := sc.Conn().Query(ctx, dollarPlaceholders(q),
+		rows, err := pc.Query(ctx, dollarPlaceholders(q),
 			append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
 		if err != nil {
 			return err
@@ -50,6 +41,25 @@ func (s *Store) eachRow(ctx context.Context, q string, args []any, fn func(r row
 			}
 		}
 		return rows.Err()
+	})
+}
+
+// withPgx runs fn on one of the pool's PostgreSQL connections as pgx sees
+// it, for the few paths where database/sql's conversions cost more than
+// the query. An error fn returns is returned as it is; driver.ErrBadConn
+// also makes database/sql drop the connection.
+func (s *Store) withPgx(ctx context.Context, fn func(pc *pgx.Conn) error) error {
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		sc, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: unexpected PostgreSQL driver connection %T", driverConn)
+		}
+		return fn(sc.Conn())
 	})
 }
 

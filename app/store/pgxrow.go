@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // maxBadConnTries is how often queryRowPgx tries a statement that failed
@@ -40,17 +39,7 @@ func (s *Store) queryRowPgx(ctx context.Context, q string, args []any, dest ...a
 }
 
 func (s *Store) queryRowPgxOnce(ctx context.Context, q string, args []any, dest []any) error {
-	conn, err := s.sqlDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(driverConn any) error {
-		sc, ok := driverConn.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("store: unexpected PostgreSQL driver connection %T", driverConn)
-		}
-		pc := sc.Conn()
+	return s.withPgx(ctx, func(pc *pgx.Conn) error {
 		if pc.IsClosed() {
 			return driver.ErrBadConn
 		}
