@@ -53,22 +53,81 @@ type Durations struct {
 
 // Summarise builds Durations from values; non-positive values are excluded.
 func Summarise(values []time.Duration) Durations {
-	kept := make([]time.Duration, 0, len(values))
-	d := Durations{}
+	return NewSample(values).Durations()
+}
+
+// Sample is a sample of durations ready to summarise: its positive values,
+// sorted, and how many were excluded. Kept rather than summarised at once,
+// it lets a period's figures be built from its parts' samples
+// (MergeSamples) without sorting every value again.
+type Sample struct {
+	sorted   []time.Duration
+	excluded int
+}
+
+// NewSample keeps the positive values of values, sorted; the others are
+// counted as excluded.
+func NewSample(values []time.Duration) Sample {
+	s := Sample{sorted: make([]time.Duration, 0, len(values))}
 	for _, v := range values {
 		if v <= 0 {
-			d.Excluded++
+			s.excluded++
 			continue
 		}
-		kept = append(kept, v)
+		s.sorted = append(s.sorted, v)
 	}
-	d.N = len(kept)
+	slices.Sort(s.sorted)
+	return s
+}
+
+// MergeSamples returns the sample of all of parts' values together. Parts
+// are merged in pairs, so each value is copied about log2(len(parts))
+// times.
+func MergeSamples(parts ...Sample) Sample {
+	var out Sample
+	runs := make([][]time.Duration, 0, len(parts))
+	for _, p := range parts {
+		out.excluded += p.excluded
+		runs = append(runs, p.sorted)
+	}
+	for len(runs) > 1 {
+		next := runs[:0:0]
+		for i := 0; i < len(runs); i += 2 {
+			if i+1 == len(runs) {
+				next = append(next, runs[i])
+				continue
+			}
+			next = append(next, mergeSorted(runs[i], runs[i+1]))
+		}
+		runs = next
+	}
+	if len(runs) == 1 {
+		out.sorted = runs[0]
+	}
+	return out
+}
+
+// mergeSorted merges two sorted slices into a new one.
+func mergeSorted(a, b []time.Duration) []time.Duration {
+	out := make([]time.Duration, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if b[0] < a[0] {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// Durations summarises the sample.
+func (s Sample) Durations() Durations {
+	d := Durations{N: len(s.sorted), Excluded: s.excluded}
 	if d.N == 0 {
 		return d
 	}
-	slices.Sort(kept)
-	d.Median = nearestRank(kept, 0.5)
-	d.P90 = nearestRank(kept, 0.9)
+	d.Median = nearestRank(s.sorted, 0.5)
+	d.P90 = nearestRank(s.sorted, 0.9)
 	return d
 }
 

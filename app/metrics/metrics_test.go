@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -193,5 +194,26 @@ func TestBands(t *testing.T) {
 	}
 	if _, err := ParseBenchmark(2022); err == nil {
 		t.Error("2022 has no Elite cluster and no benchmark here")
+	}
+}
+
+// TestMergeSamplesMatchesSummarise checks that figures built from the
+// samples of a period's parts equal those of all its values at once.
+func TestMergeSamplesMatchesSummarise(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 5))
+	for trial := range 200 {
+		var all []time.Duration
+		parts := make([]Sample, rnd.IntN(15))
+		for i := range parts {
+			values := make([]time.Duration, rnd.IntN(40))
+			for j := range values {
+				values[j] = time.Duration(rnd.IntN(100)-10) * time.Minute // some non-positive
+			}
+			all = append(all, values...)
+			parts[i] = NewSample(values)
+		}
+		if got, want := MergeSamples(parts...).Durations(), Summarise(all); got != want {
+			t.Fatalf("trial %d: merged %+v, all at once %+v", trial, got, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -192,5 +193,48 @@ func TestBuildDoesNotNeedRowsInTimeOrder(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Trend, want.Trend) {
 		t.Errorf("trend from reversed rows = %+v, want %+v", got.Trend, want.Trend)
+	}
+}
+
+// TestWindowFiguresEqualAllRowsAtOnce: over a window cut into months, the
+// window's lead and cycle times are merged from the periods' samples; they
+// must equal the definitions applied to all rows at once.
+func TestWindowFiguresEqualAllRowsAtOnce(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(9, 4))
+	from := time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(1, 0, 0)
+	st := &fakeStore{}
+	var (
+		leads  []time.Duration
+		issues []metrics.IssueCycle
+	)
+	for at := from; at.Before(to); at = at.Add(time.Duration(1+rnd.IntN(300)) * time.Minute) {
+		lead := time.Duration(rnd.IntN(5000)-100) * time.Minute
+		known := rnd.IntN(10) > 0
+		st.changes = append(st.changes, store.ChangeLead{DeployedAt: at, Lead: lead, Known: known})
+		if !known {
+			lead = 0
+		}
+		leads = append(leads, lead)
+		var started time.Time
+		if rnd.IntN(8) > 0 {
+			started = at.Add(-time.Duration(rnd.IntN(9000)-50) * time.Minute)
+		}
+		st.cycles = append(st.cycles, store.IssueCycle{Key: "KL-1", StartedAt: started, DeployedAt: at})
+		issues = append(issues, metrics.IssueCycle{StartedAt: started, FirstProductionAt: at})
+	}
+	r, err := Build(context.Background(), st, &tenant.Tenant{ID: 1}, Filter{
+		Window: metrics.Window{From: from, To: to, Location: time.UTC}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Trend) < 12 {
+		t.Fatalf("%d periods, want monthly ones", len(r.Trend))
+	}
+	if want := metrics.Summarise(leads); r.LeadTime != want {
+		t.Errorf("lead time %+v, want %+v", r.LeadTime, want)
+	}
+	if want := metrics.CycleTime(issues); r.CycleTime != want {
+		t.Errorf("cycle time %+v, want %+v", r.CycleTime, want)
 	}
 }
