@@ -140,7 +140,7 @@ func loadtestFlood(ctx context.Context, args []string, env map[string]string, st
 	}
 	// Each side has a client of its own: the flooder's connections must
 	// not be the ones the victims wait for.
-	victimClient := loadtest.NewClient(f.victimConcurrency, f.timeout)
+	victimClient := loadtest.NewKeepAliveClient(f.victimConcurrency, f.timeout)
 	if err := checkReady(ctx, victimClient, f.url); err != nil {
 		return fmt.Errorf("loadtest flood: %w", err)
 	}
@@ -159,7 +159,7 @@ func loadtestFlood(ctx context.Context, args []string, env map[string]string, st
 		if err != nil {
 			return fmt.Errorf("loadtest flood: %w", err)
 		}
-		run.Flooder = loadtest.Config{Client: loadtest.NewClient(f.floodConcurrency, f.timeout), Concurrency: f.floodConcurrency,
+		run.Flooder = loadtest.Config{Client: loadtest.NewKeepAliveClient(f.floodConcurrency, f.timeout), Concurrency: f.floodConcurrency,
 			Warmup: f.warmup, Duration: f.duration, Generator: flooder, Check: loadtest.CheckFlooder}
 	}
 	if !f.asJSON {
