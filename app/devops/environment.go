@@ -30,6 +30,12 @@ func mappedEnvironmentTypes() [4]EnvironmentType {
 	return [4]EnvironmentType{EnvironmentDevelopment, EnvironmentTesting, EnvironmentStaging, EnvironmentProduction}
 }
 
+// EnvironmentTypes returns the five environment types, unmapped first.
+func EnvironmentTypes() [5]EnvironmentType {
+	m := mappedEnvironmentTypes()
+	return [5]EnvironmentType{EnvironmentUnmapped, m[0], m[1], m[2], m[3]}
+}
+
 // Valid reports whether t is one of the five environment types.
 func (t EnvironmentType) Valid() bool {
 	switch t {

@@ -59,7 +59,7 @@ func (s *Store) UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is JiraIs
 	}
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		prev, err := s.upsertJiraIssue(tx, t, is)
-		if err != nil {
+		if err != nil || !moved(prev, is.IssueKey) {
 			return err
 		}
 		return syncIssueStarts(tx, t, prev, is.IssueKey)
@@ -69,6 +69,11 @@ func (s *Store) UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is JiraIs
 	}
 	return nil
 }
+
+// moved reports whether an issue event moved the issue from key prev to
+// key: only then, or when its transitions changed, can the start of work
+// its release facts copy change. A new issue has no start yet.
+func moved(prev, key string) bool { return prev != "" && prev != key }
 
 // upsertJiraIssue is UpsertJiraIssue inside the caller's transaction, less
 // the release facts: it returns the key the issue had before ("" when it

@@ -109,19 +109,18 @@ func projectLinked(typ, col string, projects []string) (string, []any) {
 
 // ReleaseDeployment is a deployment the release figures count.
 type ReleaseDeployment struct {
-	ID            string
-	PipelineName  string
-	Sequence      int64
-	Service       string
-	Environment   string // its name, or id when it has none
-	Type          devops.EnvironmentType
-	State         devops.DeploymentState
-	FinishedAt    time.Time
-	URL           string
-	CommitCount   int
-	SuspectOf     int       // incidents naming it as their suspect
-	RecoveredAt   time.Time // for a failed or rolled-back one: the next success to the same service and environment
-	IssueKeyCount int
+	ID           string
+	PipelineName string
+	Sequence     int64
+	Service      string
+	Environment  string // its name, or id when it has none
+	Type         devops.EnvironmentType
+	State        devops.DeploymentState
+	FinishedAt   time.Time
+	URL          string
+	CommitCount  int
+	SuspectOf    int       // incidents naming it as their suspect
+	RecoveredAt  time.Time // for a failed or rolled-back one: the next success to the same service and environment
 
 	storedEnvironment string // environment_name as stored, which recoveries match on
 }

@@ -127,8 +127,18 @@ func syncIssueStarts(tx *gorm.DB, t *tenant.Tenant, keys ...string) error {
 	if len(valid) == 0 {
 		return nil
 	}
+	// Every environment type is named so that the primary key (tenant,
+	// type, key) finds the rows: without it PostgreSQL scanned all of a
+	// site's facts for each issue event, 0.4 s for the seeded history.
+	types := devops.EnvironmentTypes()
+	args := make([]any, 0, 1+len(types)+len(valid))
+	args = append(args, t.ID)
+	for _, ty := range types {
+		args = append(args, string(ty))
+	}
 	err := tx.Exec(`UPDATE issue_first_deployments SET issue_started_at = `+issueStartedSQL+`
-		WHERE tenant_id = ? AND issue_key IN (`+inList(len(valid))+`)`, anys([]any{t.ID}, valid)...).Error
+		WHERE tenant_id = ? AND environment_type IN (`+inList(len(types))+`)
+			AND issue_key IN (`+inList(len(valid))+`)`, anys(args, valid)...).Error
 	if err != nil {
 		return fmt.Errorf("sync issue starts: %w", err)
 	}

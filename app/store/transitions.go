@@ -122,6 +122,9 @@ func (s *Store) ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev Ji
 			return fmt.Errorf("upsert issue: %w", err)
 		}
 		if len(ev.Transitions) == 0 {
+			if !moved(prev, ev.Issue.IssueKey) {
+				return nil // most issue events: nothing the facts copy changed
+			}
 			return syncIssueStarts(tx, t, prev, ev.Issue.IssueKey)
 		}
 		for _, tr := range ev.Transitions {
