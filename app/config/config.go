@@ -68,6 +68,10 @@ type Config struct {
 	// capacity (about 1,100–1,300 deliveries/s on 2 cores) from the others.
 	IngestSiteRate  float64 `env:"KEYLINE_INGEST_SITE_RATE" envDefault:"200"`
 	IngestSiteBurst int     `env:"KEYLINE_INGEST_SITE_BURST" envDefault:"1000"`
+	// IssueViewCache is how many rendered issue panels and summaries a
+	// replica keeps (each at most 64 KB, typically 10–15 KB); 0 turns the
+	// cache off.
+	IssueViewCache int `env:"KEYLINE_ISSUE_VIEW_CACHE" envDefault:"1024"`
 }
 
 // Load reads the settings from environ (os.Environ() form: "KEY=value") and validates them.
@@ -173,6 +177,9 @@ func (c *Config) validate() error {
 	}
 	if c.ShutdownGrace <= 0 || c.ShutdownGrace > 10*time.Minute {
 		return fmt.Errorf("KEYLINE_SHUTDOWN_GRACE must be between 0s and 10m, got %s", c.ShutdownGrace)
+	}
+	if c.IssueViewCache < 0 || c.IssueViewCache > 1_000_000 {
+		return fmt.Errorf("KEYLINE_ISSUE_VIEW_CACHE must be between 0 and 1000000, got %d", c.IssueViewCache)
 	}
 	if c.RetentionDays < 1 {
 		return fmt.Errorf("KEYLINE_RETENTION_DAYS must be at least 1, got %d", c.RetentionDays)

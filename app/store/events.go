@@ -42,6 +42,9 @@ func (s *Store) RecordEvent(ctx context.Context, t *tenant.Tenant, sourceID stri
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: record event: %w", err)
 	}
+	if d.Outcome == DeliveryAccepted && b != nil {
+		defer s.changed(t.ID)
+	}
 	if !d.Outcome.claims() {
 		return fmt.Errorf("store: record event: outcome %q is not accepted or ignored", d.Outcome)
 	}

@@ -54,6 +54,7 @@ func (s *Store) UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is JiraIs
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: upsert jira issue: %w", err)
 	}
+	defer s.changed(t.ID)
 	if is.IssueID == "" || is.IssueKey == "" {
 		return errors.New("store: upsert jira issue: issue id and key are required")
 	}
@@ -100,6 +101,7 @@ func (s *Store) DeleteJiraIssue(ctx context.Context, t *tenant.Tenant, issueID s
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: delete jira issue: %w", err)
 	}
+	defer s.changed(t.ID)
 	err := s.tx(ctx, func(tx *gorm.DB) error { return s.deleteJiraIssue(tx, t, issueID, at) })
 	if err != nil {
 		return fmt.Errorf("store: delete jira issue: %w", err)

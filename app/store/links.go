@@ -17,6 +17,7 @@ func (s *Store) AddIssueLink(ctx context.Context, t *tenant.Tenant, issueKey, en
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: add issue link: %w", err)
 	}
+	defer s.changed(t.ID)
 	if issueKey == "" || entityType == "" || entityID == "" {
 		return errors.New("store: add issue link: issue key, entity type and entity id are required")
 	}

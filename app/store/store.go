@@ -52,6 +52,8 @@ type Store struct {
 	now   func() time.Time
 	// sources caches SourceByToken answers; see sourcecache.go.
 	sources sourceCache
+	// changes versions each site's data for caches; see changes.go.
+	changes *dataChanges
 	// onListen, when set by tests, receives the backend pid of each new
 	// watcher connection so a test can kill it and observe the reconnect.
 	onListen func(pid uint32)
@@ -69,6 +71,7 @@ func newStore(db *gorm.DB, dialect string, sealer *secret.Sealer, logger *slog.L
 		sealer:  sealer,
 		log:     logger,
 		now:     time.Now,
+		changes: newDataChanges(),
 	}, nil
 }
 

@@ -247,6 +247,7 @@ func (s *Store) deleteTenant(ctx context.Context, t *tenant.Tenant, cond string,
 	if err := checkTenant(t); err != nil {
 		return err
 	}
+	defer s.changed(t.ID)
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Exec(`DELETE FROM tenants WHERE id = ? AND app_key = ? AND client_key = ?`+cond,
 			append([]any{t.ID, t.AppKey, t.ClientKey}, cargs...)...)

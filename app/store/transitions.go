@@ -95,6 +95,7 @@ func (s *Store) ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev Ji
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: apply jira issue event: %w", err)
 	}
+	defer s.changed(t.ID)
 	if err := ev.validate(); err != nil {
 		return fmt.Errorf("store: apply jira issue event: %w", err)
 	}

@@ -25,7 +25,10 @@ const (
 )
 
 // WatchTenants calls fn(appKey, clientKey) whenever any replica changes a
-// tenant, until ctx is done; then it returns nil. It listens on a dedicated
+// tenant, until ctx is done; then it returns nil. It also applies other
+// replicas' announcements of changed site data (AnnounceChanges) to
+// DataVersion; while it is not listening, DataVersion reports that nothing
+// may be cached, and each (re)start makes every earlier version stale. It listens on a dedicated
 // PostgreSQL connection and reconnects with exponential backoff when that
 // connection fails. onReconnect (may be nil) is called each time listening
 // (re)starts, the first time included, because changes made while no
@@ -45,10 +48,12 @@ func (s *Store) WatchTenants(ctx context.Context, fn func(appKey, clientKey stri
 	if err != nil {
 		return fmt.Errorf("store: watch tenants: %w", err)
 	}
+	s.changes.shared.Store(true)
 	backoff := watchMinBackoff
 	for {
 		started := time.Now()
 		listened, err := s.listenTenants(ctx, cfg, fn, onReconnect)
+		s.changes.listening.Store(false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -79,9 +84,14 @@ func (s *Store) listenTenants(ctx context.Context, cfg *pgx.ConnConfig, fn func(
 		conn.Close(cctx)
 		cancel()
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+tenantChannel); err != nil {
-		return false, fmt.Errorf("listen: %w", err)
+	for _, ch := range []string{tenantChannel, dataChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return false, fmt.Errorf("listen: %w", err)
+		}
 	}
+	// Changes announced while nobody listened are lost: start a new epoch.
+	s.changes.epoch.Add(1)
+	s.changes.listening.Store(true)
 	if s.onListen != nil {
 		s.onListen(conn.PgConn().PID())
 	}
@@ -107,6 +117,13 @@ func (s *Store) listenTenants(ctx context.Context, cfg *pgx.ConnConfig, fn func(
 			continue
 		case err != nil:
 			return true, fmt.Errorf("wait for notification: %w", err)
+		}
+		if n.Channel == dataChannel {
+			if !s.changes.changedElsewhere(n.Payload) {
+				s.log.Warn("store: data watcher: malformed notification; dropping cached data")
+				s.changes.epoch.Add(1)
+			}
+			continue
 		}
 		appKey, clientKey, ok := strings.Cut(n.Payload, " ")
 		if !ok {

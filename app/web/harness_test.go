@@ -85,7 +85,14 @@ func newHarness(t *testing.T, st *store.Store) *harness {
 		t.Fatal(err)
 	}
 	fetcher := connect.NewKeyFetcher(keys.URL, keys.Client(), connect.WithFailureTTL(0))
+	// Every scenario runs with the issue view cache on, as serve does, so a
+	// write that fails to clear it shows up as a stale page.
+	views, err := NewIssueViewCache(64)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := New(Deps{
+		IssueViews:    views,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Store:         st,
 		Tenants:       cache,

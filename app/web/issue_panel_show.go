@@ -1,8 +1,6 @@
 package web
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyline/keyline/templates"
@@ -10,9 +8,5 @@ import (
 
 // showIssuePanel renders the DevOps panel of one issue (jiraIssueContents).
 func (s *Server) showIssuePanel(c echo.Context) error {
-	v, err := s.issueView(c, "DevOps", true)
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, templates.IssuePanel(v))
+	return s.serveIssueView(c, issuePage{name: "panel", title: "DevOps", askAdmin: true, component: templates.IssuePanel})
 }

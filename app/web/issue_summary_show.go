@@ -1,8 +1,6 @@
 package web
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyline/keyline/templates"
@@ -10,9 +8,5 @@ import (
 
 // showIssueSummary renders the compact right-column panel (webPanels).
 func (s *Server) showIssueSummary(c echo.Context) error {
-	v, err := s.issueView(c, "DevOps summary", false)
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, templates.IssueSummary(v))
+	return s.serveIssueView(c, issuePage{name: "summary", title: "DevOps summary", askAdmin: false, component: templates.IssueSummary})
 }

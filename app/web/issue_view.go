@@ -1,13 +1,19 @@
 package web
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
+	"time"
+
+	"github.com/a-h/templ"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/keyline/keyline/app/connect"
 	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/store"
 	"github.com/keyline/keyline/templates"
@@ -23,17 +29,69 @@ var linkKinds = []struct{ kind, one, many string }{
 	{store.EntityIncident, "incident", "incidents"},
 }
 
-// issueView loads what the panel and the summary show for the issue named in
-// the query, always within the verified tenant. askAdmin says whether an
-// empty result should ask Jira if the viewer administers the site, so the
-// empty state can show how to connect a source.
-func (s *Server) issueView(c echo.Context, title string, askAdmin bool) (templates.IssuePanelView, error) {
+// issuePage is one of the pages built from an issue's development.
+type issuePage struct {
+	name, title string
+	// askAdmin says whether an empty result should ask Jira if the viewer
+	// administers the site, so the empty state can show how to connect a
+	// source.
+	askAdmin  bool
+	component func(templates.IssuePanelView) templ.Component
+}
+
+// serveIssueView answers a page about the issue named in the query, always
+// within the verified tenant, from the issue view cache when the site's data
+// has not changed since the page was rendered.
+func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 	key := c.QueryParam("issueKey")
 	if !devops.ValidIssueKey(key) {
-		return templates.IssuePanelView{}, badRequest("issueKey is missing or is not a Jira issue key")
+		return badRequest("issueKey is missing or is not a Jira issue key")
 	}
 	id := identity(c)
 	t := id.Tenant
+	now := s.deps.Now()
+	ck := issueViewKey{tenantID: t.ID, issueKey: key, page: p.name}
+	// Taken before the read: a write that ends during the read changes the
+	// version, so what the read saw is never cached as newer than it is.
+	version, cacheable := s.deps.Store.DataVersion(t.ID)
+	if cacheable {
+		if e, ok := s.views.get(ck, version, t.DisplayURL, now); ok {
+			if e.emptyView != nil && p.askAdmin && s.viewerIsAdmin(c, id) {
+				v := *e.emptyView
+				v.ViewerIsAdmin = true
+				return s.render(c, http.StatusOK, p.component(v))
+			}
+			return c.HTMLBlob(http.StatusOK, e.html)
+		}
+	}
+	v, err := s.issueView(c, key, p.title, now)
+	if err != nil {
+		return err
+	}
+	buf := templ.GetBuffer()
+	defer templ.ReleaseBuffer(buf)
+	if err := p.component(v).Render(c.Request().Context(), buf); err != nil {
+		return err
+	}
+	empty := v.Development.Empty()
+	if cacheable && s.views != nil {
+		e := &issueViewEntry{version: version, siteURL: t.DisplayURL, renderedAt: now, html: bytes.Clone(buf.Bytes())}
+		if empty {
+			e.emptyView = &v
+		}
+		s.views.put(ck, e)
+	}
+	if empty && p.askAdmin && s.viewerIsAdmin(c, id) {
+		v.ViewerIsAdmin = true
+		return s.render(c, http.StatusOK, p.component(v))
+	}
+	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+}
+
+// issueView loads what the panel and the summary show for issueKey within
+// the verified tenant, as any viewer sees it.
+func (s *Server) issueView(c echo.Context, key, title string, now time.Time) (templates.IssuePanelView, error) {
+	t := identity(c).Tenant
 	ctx := c.Request().Context()
 	v := templates.IssuePanelView{
 		Page:         s.page(s.jira, title),
@@ -54,18 +112,21 @@ func (s *Server) issueView(c echo.Context, title string, askAdmin bool) (templat
 	if err != nil {
 		return v, fmt.Errorf("load development of %s: %w", key, err)
 	}
-	v.Development = developmentView(dev, s.deps.Now())
-	if askAdmin && v.Development.Empty() {
-		// Only the empty state differs for admins, so Jira is asked only
-		// then (its answer is cached for a minute). If Jira cannot answer,
-		// the viewer sees what everyone else sees.
-		admin, err := s.deps.Jira.IsAdmin(ctx, t, id.AccountID)
-		if err != nil {
-			s.log.Warn("jira: admin check for the empty panel failed", slog.Int64("tenant_id", t.ID), slog.String("error", err.Error()))
-		}
-		v.ViewerIsAdmin = admin && err == nil
-	}
+	v.Development = developmentView(dev, now)
 	return v, nil
+}
+
+// viewerIsAdmin asks Jira whether the viewer administers the site; only the
+// empty state differs for admins, so it is asked only then (Jira's answer is
+// cached for a minute). If Jira cannot answer, the viewer sees what everyone
+// else sees.
+func (s *Server) viewerIsAdmin(c echo.Context, id *connect.Identity) bool {
+	admin, err := s.deps.Jira.IsAdmin(c.Request().Context(), id.Tenant, id.AccountID)
+	if err != nil {
+		s.log.Warn("jira: admin check for the empty panel failed", slog.Int64("tenant_id", id.Tenant.ID), slog.String("error", err.Error()))
+		return false
+	}
+	return admin
 }
 
 func hostOf(raw string) string {

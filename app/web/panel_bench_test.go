@@ -36,6 +36,9 @@ const benchPanelIssues = 48
 // figure is the server's alone; it includes building each *http.Request
 // from its URL, as the HTTP server would.
 //
+// "uncached" is every request read from the store and rendered; "cached"
+// has the issue view cache on, so after each issue's first load only the
+// token check and the cache lookup remain (nothing is written meanwhile).
 // "serial" is one request at a time: the latency of a request on an idle
 // server, database round trips included. "parallel" keeps 32 in flight,
 // like `keyline loadtest panel --concurrency 32`; its ns/op is the inverse
@@ -53,35 +56,41 @@ func BenchmarkPanelRequest(b *testing.B) {
 	if err := st.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	handler, urls := panelBenchServer(b, st)
+	uncached, cached, urls := panelBenchServer(b, st)
 	analyzeSchema(b, dsn)
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		var pageBytes int
-		for i := 0; b.Loop(); i++ {
-			n, err := servePanel(handler, urls[i%len(urls)])
-			if err != nil {
-				b.Fatal(err)
-			}
-			pageBytes += n
-		}
-		b.ReportMetric(float64(pageBytes)/float64(b.N), "page-bytes")
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		// 16 goroutines per CPU: 32 on the two cores Keyline is sized for.
-		b.SetParallelism(16)
-		var next atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := servePanel(handler, urls[int(next.Add(1))%len(urls)]); err != nil {
-					b.Error(err) // not Fatal: this is not the benchmark's goroutine
-					return
+	for _, h := range []struct {
+		name    string
+		handler http.Handler
+	}{{"uncached", uncached}, {"cached", cached}} {
+		handler := h.handler
+		b.Run(h.name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			var pageBytes int
+			for i := 0; b.Loop(); i++ {
+				n, err := servePanel(handler, urls[i%len(urls)])
+				if err != nil {
+					b.Fatal(err)
 				}
+				pageBytes += n
 			}
+			b.ReportMetric(float64(pageBytes)/float64(b.N), "page-bytes")
 		})
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
-	})
+		b.Run(h.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			// 16 goroutines per CPU: 32 on the two cores Keyline is sized for.
+			b.SetParallelism(16)
+			var next atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := servePanel(handler, urls[int(next.Add(1))%len(urls)]); err != nil {
+						b.Error(err) // not Fatal: this is not the benchmark's goroutine
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
 }
 
 // analyzeSchema gathers planner statistics for the test schema's tables,
@@ -131,9 +140,10 @@ type panelURL struct {
 }
 
 // panelBenchServer seeds one site with the load test's history and returns
-// a server wired as in production (the tenant cache in front of the store)
-// and a pool of signed panel URLs, one token each.
-func panelBenchServer(b *testing.B, st *store.Store) (http.Handler, []panelURL) {
+// two servers wired as in production (the tenant cache in front of the
+// store), one without and one with the issue view cache, and a pool of
+// signed panel URLs, one token each.
+func panelBenchServer(b *testing.B, st *store.Store) (uncached, cached http.Handler, urls []panelURL) {
 	b.Helper()
 	ctx := context.Background()
 	site := loadtest.PanelSite{ClientKey: "bench-site", BaseURL: "https://bench.atlassian.net",
@@ -160,24 +170,33 @@ func panelBenchServer(b *testing.B, st *store.Store) (http.Handler, []panelURL) 
 	}
 	// No install happens here; the key server is never asked.
 	keys := connect.NewKeyFetcher("http://127.0.0.1:1", http.DefaultClient)
-	srv, err := New(Deps{
-		Logger:        slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Store:         st,
-		Tenants:       cache,
-		Verifier:      connect.NewVerifier(cache),
-		Installs:      connect.NewInstallVerifier(keys, []string{".atlassian.net"}),
-		Descriptors:   renderer,
-		Jira:          newFakeJira(),
-		Receiver:      ingest.NewReceiver(st, nil),
-		BaseURL:       testBase,
-		AppKeyPrefix:  testPrefix,
-		AllowedHosts:  []string{".atlassian.net"},
-		RetentionDays: 30,
-		Version:       "bench",
-	})
+	server := func(views *IssueViewCache) http.Handler {
+		srv, err := New(Deps{
+			IssueViews:    views,
+			Logger:        slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Store:         st,
+			Tenants:       cache,
+			Verifier:      connect.NewVerifier(cache),
+			Installs:      connect.NewInstallVerifier(keys, []string{".atlassian.net"}),
+			Descriptors:   renderer,
+			Jira:          newFakeJira(),
+			Receiver:      ingest.NewReceiver(st, nil),
+			BaseURL:       testBase,
+			AppKeyPrefix:  testPrefix,
+			AllowedHosts:  []string{".atlassian.net"},
+			RetentionDays: 30,
+			Version:       "bench",
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return srv.Handler()
+	}
+	views, err := NewIssueViewCache(1024)
 	if err != nil {
 		b.Fatal(err)
 	}
+	uncached, cached = server(nil), server(views)
 
 	// Tokens live an hour so that a long -benchtime cannot outlast them.
 	gen, err := loadtest.IssuePanels{BaseURL: testBase, AppKey: jiraKey, Sites: []loadtest.PanelSite{site},
@@ -186,7 +205,7 @@ func panelBenchServer(b *testing.B, st *store.Store) (http.Handler, []panelURL) 
 		b.Fatal(err)
 	}
 	next := gen(0)
-	urls := make([]panelURL, 4096)
+	urls = make([]panelURL, 4096)
 	for i := range urls {
 		req, err := next()
 		if err != nil {
@@ -196,8 +215,8 @@ func panelBenchServer(b *testing.B, st *store.Store) (http.Handler, []panelURL) 
 	}
 	// The first request of a site loads its tenant; production pays that
 	// once per 30 seconds, not per request.
-	if _, err := servePanel(srv.Handler(), urls[0]); err != nil {
+	if _, err := servePanel(uncached, urls[0]); err != nil {
 		b.Fatal(err)
 	}
-	return srv.Handler(), urls
+	return uncached, cached, urls
 }

@@ -51,6 +51,9 @@ type Store interface {
 	ShippedIssues(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope, limit int) ([]store.ShippedIssue, bool, error)
 	IssuesShipped(ctx context.Context, t *tenant.Tenant, keys []string, types []devops.EnvironmentType) ([]store.ShippedIssue, error)
 	DeploymentsNumbered(ctx context.Context, t *tenant.Tenant, environment, service string, seq int64) ([]store.ReleaseDeployment, error)
+	// DataVersion says whether the site's data may have changed since an
+	// earlier call; see IssueViewCache.
+	DataVersion(tenantID int64) (store.DataVersion, bool)
 }
 
 // JiraAPI answers questions only the tenant's Jira can: who may see what,
@@ -82,6 +85,8 @@ type Deps struct {
 	Jira        JiraAPI
 	// Receiver verifies, parses and stores webhook deliveries.
 	Receiver *ingest.Receiver
+	// IssueViews caches rendered issue panels; nil caches nothing.
+	IssueViews *IssueViewCache
 	// Observer, when set, receives request, auth-failure and delivery
 	// metrics (see observe_middleware.go).
 	Observer Observer
@@ -126,6 +131,7 @@ type Server struct {
 	jira       app
 	confluence app
 	csp        string
+	views      *IssueViewCache
 }
 
 // New builds the server and registers every route.
@@ -137,7 +143,7 @@ func New(deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s := &Server{deps: deps, log: deps.Logger}
+	s := &Server{deps: deps, log: deps.Logger, views: deps.IssueViews}
 	mk := func(p descriptor.Product) app {
 		return app{
 			product:  p,

@@ -122,7 +122,13 @@ func newApplication(ctx context.Context, env map[string]string, logw io.Writer) 
 		}
 		observer = metrics
 	}
+	views, err := web.NewIssueViewCache(cfg.IssueViewCache)
+	if err != nil { // config.Load checked the size, so a bug
+		st.Close()
+		return nil, fmt.Errorf("issue view cache: %w", err)
+	}
 	srv, err := web.New(web.Deps{
+		IssueViews:     views,
 		Observer:       observer,
 		Logger:         log,
 		Store:          st,
@@ -180,6 +186,13 @@ func serve(ctx context.Context, env map[string]string, logw io.Writer) error {
 		err := a.store.WatchTenants(watchCtx, a.tenants.Invalidate, a.tenants.Flush)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			a.log.Error("tenant watcher stopped", slog.String("error", err.Error()))
+		}
+	}()
+	// This replica's writes to site data are announced to the others, whose
+	// panel caches then drop what they hold for those sites.
+	go func() {
+		if err := a.store.AnnounceChanges(watchCtx); err != nil {
+			a.log.Error("data change announcer stopped", slog.String("error", err.Error()))
 		}
 	}()
 

@@ -115,7 +115,12 @@ func startSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
+	views, err := web.NewIssueViewCache(cfg.IssueViewCache)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := web.New(web.Deps{
+		IssueViews:  views,
 		Logger:      log,
 		Store:       st,
 		Tenants:     tenants,

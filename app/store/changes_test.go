@@ -1,0 +1,162 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyline/keyline/app/dbtest"
+	"github.com/keyline/keyline/app/store"
+)
+
+// TestDataVersionFollowsWrites holds every write to a site's DevOps data to
+// changing that site's DataVersion, and only that site's: a write that
+// forgot to would leave cached issue panels stale.
+func TestDataVersionFollowsWrites(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x := newSite(t, s, "versions")
+		other := newSite(t, s, "versions-other")
+		version := func(id int64) store.DataVersion {
+			t.Helper()
+			v, ok := s.DataVersion(id)
+			if !ok {
+				t.Fatal("DataVersion not usable without a watcher")
+			}
+			return v
+		}
+		push := pushOf("", "c1 KL-1 start")
+		writes := []struct {
+			name    string
+			do      func() error
+			changes bool
+		}{
+			{"RecordEvent accepted", func() error { return s.RecordEvent(ctx, x.tn, x.src, accepted("d1"), &push) }, true},
+			{"RecordEvent ignored", func() error {
+				d := accepted("d2")
+				d.Outcome = store.DeliveryIgnored
+				return s.RecordEvent(ctx, x.tn, x.src, d, nil)
+			}, false},
+			{"RecordDelivery", func() error {
+				d := accepted("d3")
+				d.Outcome, d.Status = store.DeliveryRejected, 401
+				return s.RecordDelivery(ctx, x.tn, x.src, d)
+			}, false},
+			{"UpsertJiraIssue", func() error { return s.UpsertJiraIssue(ctx, x.tn, issue("10001", "KL-1", oddTime)) }, true},
+			{"ApplyJiraIssueEvent", func() error {
+				return s.ApplyJiraIssueEvent(ctx, x.tn, event(2, move("To Do", "In Progress", "indeterminate", 2)))
+			}, true},
+			{"AddIssueLink", func() error { return s.AddIssueLink(ctx, x.tn, "KL-1", store.EntityCommit, sha("c1 KL-1 start")) }, true},
+			{"DeleteJiraIssue", func() error { return s.DeleteJiraIssue(ctx, x.tn, "10001", oddTime.Add(time.Hour)) }, true},
+			{"DeleteTenant", func() error { return s.DeleteTenant(ctx, x.tn) }, true},
+		}
+		for _, w := range writes {
+			before, otherBefore := version(x.tn.ID), version(other.tn.ID)
+			must(t, w.do())
+			if got := version(x.tn.ID) != before; got != w.changes {
+				t.Errorf("%s: version changed = %v, want %v", w.name, got, w.changes)
+			}
+			if version(other.tn.ID) != otherBefore {
+				t.Errorf("%s: another site's version changed", w.name)
+			}
+		}
+	})
+}
+
+// TestDataChangesReachOtherReplicas checks, on PostgreSQL, that a write on
+// one replica changes the version another replica reports, through
+// AnnounceChanges and the watcher, and that a replica whose watcher lost
+// its connection reports no usable version until it listens again, then a
+// version unlike any before.
+func TestDataChangesReachOtherReplicas(t *testing.T) {
+	url := dbtest.Postgres(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	open := func() *store.Store {
+		s, err := store.OpenPostgres(ctx, url, dbtest.Sealer(t), nil)
+		must(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	writer, reader := open(), open()
+	must(t, writer.Migrate(ctx))
+	announced := make(chan error, 1)
+	go func() { announced <- writer.AnnounceChanges(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-announced; err != nil {
+			t.Errorf("AnnounceChanges returned %v after cancel, want nil", err)
+		}
+	})
+	ev := startWatch(t, reader)
+	recv(t, ev.reconnects, "first listen")
+	pid := recv(t, ev.pids, "listener pid")
+
+	x := newSite(t, writer, uniqueKey("replicas"))
+	v0 := waitVersion(t, reader, x.tn.ID, func(store.DataVersion, bool) bool { return true })
+	must(t, writer.AddIssueLink(ctx, x.tn, "KL-1", store.EntityCommit, sha("c1")))
+	v1 := waitVersion(t, reader, x.tn.ID, func(v store.DataVersion, ok bool) bool { return ok && v != v0 })
+
+	// While the watcher is away, nothing the reader reads may be cached.
+	admin, err := pgx.Connect(ctx, url)
+	must(t, err)
+	defer admin.Close(ctx)
+	var killed bool
+	must(t, admin.QueryRow(ctx, "SELECT pg_terminate_backend($1)", int32(pid)).Scan(&killed))
+	if !killed {
+		t.Fatalf("could not terminate listener backend %d", pid)
+	}
+	recv(t, ev.reconnects, "onReconnect after the connection was killed")
+	// Whatever happened in between, the version after the reconnect is new.
+	v2 := waitVersion(t, reader, x.tn.ID, func(_ store.DataVersion, ok bool) bool { return ok })
+	if v2 == v1 || v2 == v0 {
+		t.Fatal("the version after a reconnect equals one from before it")
+	}
+	must(t, writer.AddIssueLink(ctx, x.tn, "KL-2", store.EntityCommit, sha("c2")))
+	waitVersion(t, reader, x.tn.ID, func(v store.DataVersion, ok bool) bool { return ok && v != v2 })
+}
+
+// waitVersion polls the reader's version of tenant id until done accepts it.
+func waitVersion(t *testing.T, s *store.Store, id int64, done func(store.DataVersion, bool) bool) store.DataVersion {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		v, ok := s.DataVersion(id)
+		if done(v, ok) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("version of tenant %d never reached the expected state (last %+v, usable %v)", id, v, ok)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestDataVersionUnusableWithoutWatcher: once a replica has watched for
+// other replicas' changes, it must not vouch for any version while it is
+// not listening, or a cache would keep serving what they changed.
+func TestDataVersionUnusableWithoutWatcher(t *testing.T) {
+	s := dbtest.PostgresStore(t)
+	if _, ok := s.DataVersion(1); !ok {
+		t.Fatal("a replica that never watched has no usable version; it is the only writer it knows of")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	listening := make(chan struct{}, 1)
+	go func() {
+		done <- s.WatchTenants(ctx, func(string, string) {}, func() { listening <- struct{}{} })
+	}()
+	recv(t, listening, "watcher listening")
+	if _, ok := s.DataVersion(1); !ok {
+		t.Fatal("DataVersion is not usable while the watcher listens")
+	}
+	cancel()
+	if err := recv(t, done, "WatchTenants to return"); err != nil {
+		t.Fatalf("WatchTenants = %v after cancel, want nil", err)
+	}
+	if _, ok := s.DataVersion(1); ok {
+		t.Fatal("DataVersion is usable after the watcher stopped")
+	}
+}
