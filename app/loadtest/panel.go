@@ -3,11 +3,15 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"html"
 	"math/rand/v2"
@@ -16,8 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/keyline/keyline/app/connect"
 	"github.com/keyline/keyline/app/devops"
@@ -77,13 +79,18 @@ type IssuePanels struct {
 }
 
 // panelTarget is one (site, issue) pair, with everything about its request
-// that does not change between loads worked out once.
+// that does not change between loads worked out once: the URL without the
+// token and the token's claims around the parts that change (sub, exp,
+// iat), already in the JSON golang-jwt would write.
 type panelTarget struct {
-	url    string // without the token
-	qsh    string
-	issuer string
-	secret []byte
-	// accounts are the site's synthetic users; each load is by one of them.
+	url   url.URL // RawQuery is query plus the token, per request
+	query string  // without the token
+	site  int     // index of the site, whose MAC signs the token
+	// claimsHead is `{"iss":<client key>,"sub":` and claimsTail
+	// `,"qsh":<qsh>,"context":{}}`; exp and iat go between.
+	claimsHead, claimsTail string
+	// accounts are the site's synthetic users, JSON-encoded; each load is
+	// by one of them.
 	accounts []string
 }
 
@@ -96,6 +103,10 @@ const usersPerSite = 16
 // issue is loaded and no worker state is shared. Uniform access is the
 // harder case for the database's buffers: real traffic favours recent
 // issues.
+//
+// The load generator shares the server's cores in a local run, so its
+// work per request is kept small (see panelSigner): the tokens are the
+// ones golang-jwt would sign, written without its reflection.
 func (g IssuePanels) Generator() (Generator, error) {
 	if g.AppKey == "" {
 		return nil, errors.New("loadtest: no app key")
@@ -112,15 +123,21 @@ func (g IssuePanels) Generator() (Generator, error) {
 		now = time.Now
 	}
 	base := strings.TrimSuffix(g.BaseURL, "/")
+	panelURL, err := url.Parse(base + PanelModulePath)
+	if err != nil || panelURL.Host == "" {
+		return nil, fmt.Errorf("loadtest: base URL %q: want http(s)://host[:port][/path]", g.BaseURL)
+	}
 	var targets []panelTarget
-	for _, s := range g.Sites {
+	secrets := make([][]byte, len(g.Sites))
+	for si, s := range g.Sites {
 		if s.ClientKey == "" || len(s.SharedSecret) == 0 {
 			return nil, fmt.Errorf("loadtest: site %q has no client key or shared secret", s.BaseURL)
 		}
+		secrets[si] = s.SharedSecret
 		accounts := make([]string, usersPerSite)
 		for i := range accounts {
 			sum := sha1.Sum([]byte(s.ClientKey + "/user/" + strconv.Itoa(i)))
-			accounts[i] = hex.EncodeToString(sum[:12]) // Atlassian account ids are 24 hex digits
+			accounts[i] = jsonString(hex.EncodeToString(sum[:12])) // Atlassian account ids are 24 hex digits
 		}
 		for _, is := range s.Issues {
 			query := PanelQuery(is, s.BaseURL, g.AppKey)
@@ -128,8 +145,10 @@ func (g IssuePanels) Generator() (Generator, error) {
 			if err != nil {
 				return nil, fmt.Errorf("loadtest: qsh of %s: %w", is.Key, err)
 			}
-			targets = append(targets, panelTarget{url: base + PanelModulePath + "?" + query, qsh: qsh,
-				issuer: s.ClientKey, secret: s.SharedSecret, accounts: accounts})
+			targets = append(targets, panelTarget{url: *panelURL, query: query, site: si,
+				claimsHead: `{"iss":` + jsonString(s.ClientKey) + `,"sub":`,
+				claimsTail: `,"qsh":` + jsonString(qsh) + `,"context":{}}`,
+				accounts:   accounts})
 		}
 	}
 	if len(targets) == 0 {
@@ -137,24 +156,91 @@ func (g IssuePanels) Generator() (Generator, error) {
 	}
 	return func(w int) NextFunc {
 		rnd := rand.New(rand.NewPCG(uint64(w), 0x6b65796c696e65)) // per worker: no shared state
+		signer := newPanelSigner(secrets)
+		// What a browser sends for an iframe document; Keyline's error
+		// pages depend on it being HTML. One map serves all of the
+		// worker's requests: each is sent, answered and checked before
+		// the next is built, and nothing on the way changes its headers.
+		header := http.Header{
+			"Accept":     {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+			"User-Agent": {"Mozilla/5.0 (keyline-loadtest)"},
+		}
+		var query []byte
 		return func() (*http.Request, error) {
 			t := &targets[rnd.IntN(len(targets))]
-			at := now()
-			tok, err := signPanelToken(t, t.accounts[rnd.IntN(len(t.accounts))], at, lifetime)
-			if err != nil {
-				return nil, err
-			}
-			req, err := http.NewRequest(http.MethodGet, t.url+"&jwt="+tok, nil)
-			if err != nil {
-				return nil, err
-			}
-			// What a browser sends for an iframe document; Keyline's error
-			// pages depend on it being HTML.
-			req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
-			req.Header.Set("User-Agent", "Mozilla/5.0 (keyline-loadtest)")
-			return req, nil
+			tok := signer.sign(t, t.accounts[rnd.IntN(len(t.accounts))], now(), lifetime)
+			query = append(append(append(query[:0], t.query...), "&jwt="...), tok...)
+			u := new(url.URL)
+			*u = t.url
+			u.RawQuery = string(query)
+			return &http.Request{Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header: header, Host: u.Host}, nil
 		}
 	}, nil
+}
+
+// jsonString is s as encoding/json writes it, which is what golang-jwt's
+// SignedString puts in a token's claims.
+func jsonString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil { // cannot happen: every string has a JSON encoding
+		panic(err)
+	}
+	return string(b)
+}
+
+// jwtHeaderHS256 is the header golang-jwt writes for an HS256 token,
+// {"alg":"HS256","typ":"JWT"}, base64url-encoded; a test keeps it equal.
+const jwtHeaderHS256 = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+
+// panelSigner signs one worker's panel tokens. It writes exactly the
+// token golang-jwt's SignedString makes of connect.Claims with the same
+// values (a test compares them byte for byte), but into buffers it reuses
+// and with one HMAC per site, made on the site's first token and reset for
+// each next one: json.Marshal of the claims and hmac.New per token were
+// most of the generator's CPU, which in a local run is taken from the
+// server. Each token is still signed afresh, with its own iat and exp.
+type panelSigner struct {
+	secrets  [][]byte
+	macs     []hash.Hash
+	claims   []byte
+	tok, sum []byte
+}
+
+func newPanelSigner(secrets [][]byte) *panelSigner {
+	return &panelSigner{secrets: secrets, macs: make([]hash.Hash, len(secrets))}
+}
+
+// sign returns the HS256 token of t's claims for the user whose
+// JSON-encoded account id is sub, issued at and valid for lifetime. The
+// token is valid until the next call.
+func (s *panelSigner) sign(t *panelTarget, sub string, at time.Time, lifetime time.Duration) []byte {
+	mac := s.macs[t.site]
+	if mac == nil {
+		mac = hmac.New(sha256.New, s.secrets[t.site])
+		s.macs[t.site] = mac
+	}
+	// jwt.NumericDate marshals whole seconds (jwt.TimePrecision), as Unix
+	// does for any time after 1970. Field order is connect.Claims': iss,
+	// sub, exp, iat (aud, nbf and jti are empty and left out), qsh, context.
+	c := append(s.claims[:0], t.claimsHead...)
+	c = append(c, sub...)
+	c = append(c, `,"exp":`...)
+	c = strconv.AppendInt(c, at.Add(lifetime).Unix(), 10)
+	c = append(c, `,"iat":`...)
+	c = strconv.AppendInt(c, at.Unix(), 10)
+	c = append(c, t.claimsTail...)
+	s.claims = c
+
+	tok := append(s.tok[:0], jwtHeaderHS256+"."...)
+	tok = base64.RawURLEncoding.AppendEncode(tok, c)
+	mac.Reset()
+	mac.Write(tok)
+	s.sum = mac.Sum(s.sum[:0])
+	tok = append(tok, '.')
+	tok = base64.RawURLEncoding.AppendEncode(tok, s.sum)
+	s.tok = tok
+	return tok
 }
 
 // PanelQuery is the query string of one issue's panel iframe: the module's
@@ -171,30 +257,16 @@ func PanelQuery(is PanelIssue, siteURL, appKey string) string {
 		"&lic=none&cv=1001.0.0-SNAPSHOT"
 }
 
-// signPanelToken issues the token Jira would put on the iframe URL: HS256
-// with the site's shared secret, iss = the client key, sub = the user, the
-// request's qsh, and an empty context claim.
-func signPanelToken(t *panelTarget, account string, at time.Time, lifetime time.Duration) (string, error) {
-	claims := connect.Claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    t.issuer,
-			Subject:   account,
-			IssuedAt:  jwt.NewNumericDate(at),
-			ExpiresAt: jwt.NewNumericDate(at.Add(lifetime)),
-		},
-		QSH:     t.qsh,
-		Context: json.RawMessage(`{}`),
-	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
-	if err != nil {
-		return "", fmt.Errorf("sign panel token: %w", err)
-	}
-	return tok, nil
-}
-
-// CheckPanel accepts a 200 answer whose body names the issue the request
-// asked for; anything else fails with the status and, for Keyline's error
-// pages, the reason they give.
+// CheckPanel accepts a 200 answer that is a whole page (it ends with
+// </html>, so a body cut short fails) whose heading names the issue the
+// request asked for (the issue-key span holds exactly that key, so the page
+// of PAY-10 does not pass for PAY-1) and which shows development (its
+// summary line follows the heading; the empty state instead fails as
+// "empty panel"). Anything else fails with the status and, for Keyline's
+// error pages, the reason they give. It runs for every answer of a run, on
+// the server's cores in a local one, so it looks for the markers without
+// copying the body or parsing the request's whole query, and reads past the
+// heading only as far as the summary when the panel is as it should be.
 func CheckPanel(req *http.Request, status int, body []byte) (string, error) {
 	if status != http.StatusOK {
 		reason := errorPageReason(body)
@@ -203,43 +275,61 @@ func CheckPanel(req *http.Request, status int, body []byte) (string, error) {
 		}
 		return fmt.Sprintf("status %d", status), fmt.Errorf("status %d: %s", status, reason)
 	}
-	key := req.URL.Query().Get("issueKey")
-	if !containsKey(body, key) {
+	key := panelIssueKey(req.URL)
+	rest, ok := afterIssueKey(body, key)
+	if !ok {
 		return "wrong page", fmt.Errorf("status 200 but the page does not show issue %q", key)
 	}
-	if bytes.Contains(body, []byte(`data-testid="empty-state"`)) {
+	if !bytes.HasSuffix(bytes.TrimRight(rest, " \t\r\n"), []byte("</html>")) {
+		return "truncated", fmt.Errorf("status 200 but the page of %s ends before </html>, after %d bytes", key, len(body))
+	}
+	if bytes.Contains(rest, []byte(`data-testid="summary"`)) {
+		return "panel", nil
+	}
+	if bytes.Contains(rest, []byte(`data-testid="empty-state"`)) {
 		// Every seeded issue has development; an empty panel means the
 		// seeding went to another database or did not link the issue.
 		return "empty panel", fmt.Errorf("status 200 but the panel of %s shows no development", key)
 	}
-	return "panel", nil
+	return "no summary", fmt.Errorf("status 200 but the panel of %s has neither a summary of its development nor the empty state", key)
 }
 
-// containsKey reports whether body names issue key as a whole key, so that
-// the page of PAY-10 does not pass for PAY-1.
-func containsKey(body []byte, key string) bool {
+// panelIssueKey is the request's issueKey parameter. The generator puts it
+// first, as the module's URL does, so it is read from there without
+// parsing the rest of the query; other requests are parsed in full.
+func panelIssueKey(u *url.URL) string {
+	if rest, ok := strings.CutPrefix(u.RawQuery, "issueKey="); ok {
+		if i := strings.IndexByte(rest, '&'); i >= 0 {
+			rest = rest[:i]
+		}
+		if !strings.ContainsAny(rest, "%+;") {
+			return rest
+		}
+	}
+	return u.Query().Get("issueKey")
+}
+
+// issueKeyOpen precedes the issue's key in the panel's heading.
+const issueKeyOpen = `data-testid="issue-key">`
+
+// afterIssueKey returns what follows the panel heading's issue-key element
+// when it holds exactly key, and false when it does not or is missing.
+func afterIssueKey(body []byte, key string) ([]byte, bool) {
 	if key == "" {
-		return false
+		return nil, false
 	}
-	k := []byte(key)
-	for i := 0; ; {
-		j := bytes.Index(body[i:], k)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(k)
-		before := start == 0 || !isWordByte(body[start-1])
-		after := end == len(body) || body[end] < '0' || body[end] > '9'
-
-		if before && after {
-			return true
-		}
-		i = start + 1
+	if strings.ContainsAny(key, `<>&'"`) {
+		key = html.EscapeString(key) // as the template writes it
 	}
-}
-
-func isWordByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_'
+	i := bytes.Index(body, []byte(issueKeyOpen))
+	if i < 0 {
+		return nil, false
+	}
+	rest := body[i+len(issueKeyOpen):]
+	if len(rest) < len(key) || string(rest[:len(key)]) != key || !bytes.HasPrefix(rest[len(key):], []byte("</span>")) {
+		return nil, false
+	}
+	return rest[len(key)+len("</span>"):], true
 }
 
 // errorPageReason finds the message of Keyline's HTML error page (the

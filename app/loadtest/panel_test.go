@@ -2,15 +2,23 @@ package loadtest
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/keyline/keyline/app/connect"
 	"github.com/keyline/keyline/app/dbtest"
@@ -144,7 +152,7 @@ func (f *fakePanels) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.perSite[site.ClientKey]++
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, `<!doctype html><h2>DevOps for <span data-testid="issue-key">%s</span></h2>`, q.Get("issueKey"))
+	fmt.Fprint(w, panelPage(q.Get("issueKey"), panelDevelopment))
 }
 
 func (f *fakePanels) problem(format string, args ...any) {
@@ -233,37 +241,255 @@ func TestRunReportsPanelRefusals(t *testing.T) {
 	}
 }
 
+// panelDevelopment is the start of a panel's development: its summary line.
+const panelDevelopment = `<ul class="summary" aria-label="Summary" data-testid="summary"><li data-testid="summary-branches">1 branch</li></ul>`
+
+// panelPage is a page shaped like Keyline's issue panel: the layout, the
+// heading with the issue's key, then extra (panelDevelopment, the empty
+// state) and a list that mentions the issue.
+func panelPage(key, extra string) string {
+	return `<!DOCTYPE html>
+<html lang="en"><head><title>Keyline</title></head><body>
+<article class="panel" aria-labelledby="devops-heading" data-testid="issue-panel">
+<header class="panel-header"><h2 id="devops-heading">DevOps for <span data-testid="issue-key">` + key + `</span></h2>
+<dl class="meta"><div><dt>Site</dt><dd data-testid="site">one.atlassian.net</dd></div></dl></header>` + extra + `
+<section data-testid="commits"><ul><li>PAY-1 Retry card authorisations (a1b2c3d)</li></ul></section>
+</article>
+</body>
+</html>
+`
+}
+
 func TestCheckPanel(t *testing.T) {
-	req := httptest.NewRequest(http.MethodGet, "/jira/panel?issueKey=PAY-1&issueId=10001&jwt=x", nil)
+	page := panelPage("PAY-1", panelDevelopment)
 	for _, c := range []struct {
-		name, body string
-		status     int
-		label      string
-		wantErr    string // "" = accepted
+		name, query, body string
+		status            int
+		label             string
+		wantErr           string // "" = accepted
 	}{
-		{name: "the panel", status: 200, body: `<h2>DevOps for <span>PAY-1</span></h2>`, label: "panel"},
-		{name: "key at the end", status: 200, body: `PAY-1`, label: "panel"},
-		{name: "another issue", status: 200, body: `<h2>DevOps for <span>PAY-10</span></h2>`, label: "wrong page", wantErr: `does not show issue "PAY-1"`},
-		{name: "key inside another", status: 200, body: `XPAY-1`, label: "wrong page", wantErr: "does not show"},
-		{name: "empty state", status: 200, body: `<span>PAY-1</span><p data-testid="empty-state">No DevOps data</p>`,
+		{name: "the panel", body: page, label: "panel"},
+		{name: "key not first in the query", query: "cp=&issueKey=PAY-1&jwt=x", body: page, label: "panel"},
+		{name: "escaped key", query: "issueKey=PAY%2D1&jwt=x", body: page, label: "panel"},
+		{name: "no trailing newline", body: strings.TrimSpace(page), label: "panel"},
+		{name: "another issue", body: panelPage("PAY-10", panelDevelopment), label: "wrong page", wantErr: `does not show issue "PAY-1"`},
+		{name: "a key the requested one starts", query: "issueKey=PAY-10&jwt=x", body: page, label: "wrong page",
+			wantErr: `does not show issue "PAY-10"`},
+		{name: "key inside another", body: panelPage("XPAY-1", panelDevelopment), label: "wrong page", wantErr: "does not show"},
+		// The page mentions PAY-1 (a commit message) but is another issue's.
+		{name: "key elsewhere only", body: panelPage("WEB-2", panelDevelopment+"<p>PAY-1</p>"), label: "wrong page", wantErr: "does not show"},
+		{name: "no key asked for", query: "issueId=10001&jwt=x", body: page, label: "wrong page", wantErr: `does not show issue ""`},
+		{name: "error page with 200", body: `<!DOCTYPE html><html><body><section data-testid="error"><p>no</p></section></body></html>`,
+			label: "wrong page", wantErr: "does not show"},
+		{name: "cut before the end", body: strings.TrimSuffix(strings.TrimSpace(page), "</html>"), label: "truncated",
+			wantErr: "ends before </html>"},
+		{name: "cut in the middle", body: page[:strings.Index(page, "</header>")], label: "truncated", wantErr: "ends before </html>"},
+		{name: "empty", body: "", label: "wrong page", wantErr: "does not show"},
+		{name: "empty state", body: panelPage("PAY-1", `<div class="empty" data-testid="empty-state">No DevOps data</div>`),
 			label: "empty panel", wantErr: "shows no development"},
+		{name: "neither summary nor empty state", body: panelPage("PAY-1", ""), label: "no summary", wantErr: "neither a summary"},
+		// The summary of another part of the page does not count for the
+		// panel: only what follows the heading does.
+		{name: "summary before the heading", body: panelDevelopment + panelPage("PAY-1", ""), label: "no summary",
+			wantErr: "neither a summary"},
+		{name: "cut after the summary", body: page[:strings.Index(page, "</ul>")], label: "truncated", wantErr: "ends before </html>"},
 		{name: "error page", status: 401, body: `<section class="error" role="alert" data-testid="error">
 			<h2>Keyline cannot show this page</h2>
 			<p>qsh does not match the request</p></section>`, label: "status 401", wantErr: "status 401: qsh does not match the request"},
 		{name: "json error", status: 503, body: `{"error":"Keyline is temporarily unavailable"}`, label: "status 503",
 			wantErr: "status 503: Keyline is temporarily unavailable"},
 		{name: "bare status", status: 502, body: `bad gateway`, label: "status 502", wantErr: "status 502: Bad Gateway"},
+		{name: "the panel with another status", status: 500, body: page, label: "status 500", wantErr: "status 500"},
 	} {
-		label, err := CheckPanel(req, c.status, []byte(c.body))
-		if label != c.label {
-			t.Errorf("%s: label %q, want %q", c.name, label, c.label)
+		t.Run(c.name, func(t *testing.T) {
+			query := c.query
+			if query == "" {
+				query = "issueKey=PAY-1&issueId=10001&jwt=x"
+			}
+			status := c.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			req := httptest.NewRequest(http.MethodGet, "/jira/panel?"+query, nil)
+			label, err := CheckPanel(req, status, []byte(c.body))
+			if label != c.label {
+				t.Errorf("label %q, want %q", label, c.label)
+			}
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Error(err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Errorf("error %v, want one containing %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+// TestPanelTokensAreGolangJWTs checks the generator's hand-written tokens
+// against golang-jwt: its parser verifies them with the site's secret, and
+// SignedString of the same claims gives the same token, byte for byte, for
+// sites whose client keys JSON has to escape and times between seconds.
+func TestPanelTokensAreGolangJWTs(t *testing.T) {
+	sites := []PanelSite{
+		{ClientKey: "site-one", BaseURL: "https://one.atlassian.net", SharedSecret: []byte("secret-one-0123456789abcdef0123456789"),
+			Issues: []PanelIssue{PanelIssueN(1), PanelIssueN(10)}},
+		{ClientKey: `odd "site" <&> é`, BaseURL: "https://odd.atlassian.net/wiki path", SharedSecret: []byte{0, 1, 2, 255},
+			Issues: []PanelIssue{{Key: "A B-1", ID: "1&2", ProjectKey: "A B"}}},
+	}
+	for _, c := range []struct {
+		name     string
+		at       time.Time
+		lifetime time.Duration
+	}{
+		{"whole seconds", time.Unix(1764088800, 0), 3 * time.Minute},
+		{"between seconds", time.Unix(1764088800, 999_999_999), 90*time.Second + 500*time.Millisecond},
+		{"default lifetime", time.Date(2026, 11, 25, 17, 0, 0, 123, time.UTC), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gen, err := IssuePanels{BaseURL: "http://127.0.0.1:8080", AppKey: testPanelAppKey, Sites: sites,
+				TokenLifetime: c.lifetime, Now: func() time.Time { return c.at }}.Generator()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lifetime := c.lifetime
+			if lifetime == 0 {
+				lifetime = DefaultTokenLifetime
+			}
+			next := gen(3)
+			seen := map[string]bool{}
+			for range 200 {
+				req, err := next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen[req.URL.Query().Get("issueKey")] = true
+				checkPanelToken(t, sites, req, c.at, lifetime)
+			}
+			if len(seen) != 3 {
+				t.Errorf("loaded issues %v, want all three", seen)
+			}
+		})
+	}
+}
+
+// checkPanelToken checks req's token as TestPanelTokensAreGolangJWTs says.
+func checkPanelToken(t *testing.T, sites []PanelSite, req *http.Request, at time.Time, lifetime time.Duration) {
+	t.Helper()
+	q := req.URL.Query()
+	tok := q.Get("jwt")
+	raw, _, ok := strings.Cut(req.URL.RawQuery, "&jwt=")
+	if !ok {
+		t.Fatalf("no token in %s", req.URL)
+	}
+	var claims connect.Claims
+	site := sites[0]
+	parsed, err := jwt.ParseWithClaims(tok, &claims, func(tk *jwt.Token) (any, error) {
+		for _, s := range sites {
+			if c, ok := tk.Claims.(*connect.Claims); ok && c.Issuer == s.ClientKey {
+				site = s
+				return s.SharedSecret, nil
+			}
 		}
-		switch {
-		case c.wantErr == "" && err != nil:
-			t.Errorf("%s: %v", c.name, err)
-		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
-			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.wantErr)
+		return nil, fmt.Errorf("unknown issuer")
+	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(func() time.Time { return at }))
+	if err != nil || !parsed.Valid {
+		t.Fatalf("golang-jwt refuses %s: %v", tok, err)
+	}
+	if !slices.Contains(testAccounts(site.ClientKey), claims.Subject) {
+		t.Errorf("sub %q is none of %s's users", claims.Subject, site.ClientKey)
+	}
+	qsh, err := connect.QSH(http.MethodGet, PanelModulePath, raw, jiraBasePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the generator signed before it wrote tokens itself.
+	want, err := jwt.NewWithClaims(jwt.SigningMethodHS256, connect.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Issuer: site.ClientKey, Subject: claims.Subject,
+			IssuedAt: jwt.NewNumericDate(at), ExpiresAt: jwt.NewNumericDate(at.Add(lifetime))},
+		QSH: qsh, Context: json.RawMessage(`{}`),
+	}).SignedString(site.SharedSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotPayload, wantPayload := tokenPayload(t, tok), tokenPayload(t, want)
+	if !reflect.DeepEqual(gotPayload, wantPayload) {
+		t.Errorf("claims %v, SignedString's %v", gotPayload, wantPayload)
+	}
+	if tok != want {
+		t.Errorf("token\n%s\nSignedString's\n%s", tok, want)
+	}
+}
+
+// tokenPayload decodes a token's claims as JSON.
+func tokenPayload(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q has %d parts", tok, len(parts))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("claims %s: %v", raw, err)
+	}
+	return m
+}
+
+// testAccounts are a site's synthetic users' account ids.
+func testAccounts(clientKey string) []string {
+	var out []string
+	for i := range usersPerSite {
+		sum := sha1.Sum([]byte(clientKey + "/user/" + strconv.Itoa(i)))
+		out = append(out, hex.EncodeToString(sum[:12]))
+	}
+	return out
+}
+
+// TestPanelRequestsAreTheirOwn checks that a request stays as it was built
+// when the worker builds the next: the generator reuses its buffers.
+func TestPanelRequestsAreTheirOwn(t *testing.T) {
+	var tick atomic.Int64
+	gen, err := IssuePanels{BaseURL: "http://127.0.0.1:8080/base/", AppKey: testPanelAppKey, Sites: testPanelSites(),
+		Now: func() time.Time { return time.Unix(1764088800+tick.Add(1), 0) }}.Generator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := gen(0)
+	first, err := next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	was := first.URL.String()
+	if !strings.HasPrefix(was, "http://127.0.0.1:8080/base/jira/panel?issueKey=") || first.Host != "127.0.0.1:8080" {
+		t.Fatalf("request to %s (host %q)", was, first.Host)
+	}
+	tokens := map[string]bool{first.URL.Query().Get("jwt"): true}
+	for range 50 {
+		req, err := next()
+		if err != nil {
+			t.Fatal(err)
 		}
+		tok := req.URL.Query().Get("jwt")
+		if tokens[tok] {
+			t.Fatalf("token %s issued twice", tok)
+		}
+		tokens[tok] = true
+	}
+	if first.URL.String() != was {
+		t.Errorf("first request's URL changed to %s", first.URL)
+	}
+}
+
+func TestJWTHeaderHS256(t *testing.T) {
+	tok, err := jwt.New(jwt.SigningMethodHS256).SigningString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head, _, _ := strings.Cut(tok, "."); head != jwtHeaderHS256 {
+		t.Errorf("golang-jwt's HS256 header is %s, the generator writes %s", head, jwtHeaderHS256)
 	}
 }
 
@@ -400,6 +626,23 @@ func BenchmarkIssuePanelsNext(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckPanel measures the check of one answer, on a page of the
+// real panel's size (about 12.5 KB) with the key in its heading.
+func BenchmarkCheckPanel(b *testing.B) {
+	var items strings.Builder
+	for items.Len() < 12_000 {
+		items.WriteString(`<li class="item" data-testid="commit"><a href="https://github.com/loadtest/checkout-api/commit/a1b2c3d">a1b2c3d</a> PAY-17 Retry card authorisations</li>` + "\n")
+	}
+	body := []byte(panelPage("PAY-17", panelDevelopment+items.String()))
+	req := httptest.NewRequest(http.MethodGet, "/jira/panel?issueKey=PAY-17&issueId=10017&jwt=x", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := CheckPanel(req, http.StatusOK, body); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 )
@@ -21,11 +22,22 @@ import (
 // two goroutines of its connection and back, and those wake-ups were about
 // a third of the generator's CPU. https URLs go through NewClient's
 // transport.
+//
+// timeout bounds each request, its answer's body included, as
+// http.Client.Timeout does, but as a deadline on the connection: the
+// client's own Timeout, given a transport other than net/http's, starts a
+// goroutine and a timer for every request, which cost the generator as
+// much CPU as the transport saves.
 func NewKeepAliveClient(concurrency int, timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: &keepAliveTransport{
+	fallback := NewClient(concurrency, timeout)
+	// The fallback client only adds the timeout: redirects are the
+	// outer client's to follow.
+	fallback.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &http.Client{Transport: &keepAliveTransport{
 		idle:     make(chan *keptConn, concurrency),
-		fallback: NewClient(concurrency, timeout).Transport,
+		fallback: fallback,
 		dialer:   &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		timeout:  timeout,
 	}}
 }
 
@@ -34,12 +46,15 @@ func NewKeepAliveClient(concurrency int, timeout time.Duration) *http.Client {
 // request for another host closes an idle one and dials anew.
 type keepAliveTransport struct {
 	idle     chan *keptConn
-	fallback http.RoundTripper
+	fallback *http.Client
 	dialer   *net.Dialer
+	timeout  time.Duration // of each request; 0: none
 }
 
 // keptConn is one connection with its buffers: 64 KB for writing, so that
-// a push leaves in one write.
+// a push leaves in one write, and 64 KB for reading, so that an answer
+// sent in chunks (an issue panel is about 12.5 KB) is read in as few
+// reads as the server's writes allow.
 type keptConn struct {
 	addr string
 	conn net.Conn
@@ -49,16 +64,18 @@ type keptConn struct {
 
 func (t *keepAliveTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "http" {
-		return t.fallback.RoundTrip(req)
+		return t.fallback.Do(req)
 	}
 	addr := req.URL.Host
 	if req.URL.Port() == "" {
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")
 	}
 	resp, reused, err := t.roundTrip(req, addr, true)
-	if err != nil && reused && req.Context().Err() == nil && (req.Body == nil || req.GetBody != nil) {
+	if err != nil && reused && req.Context().Err() == nil && !errors.Is(err, os.ErrDeadlineExceeded) &&
+		(req.Body == nil || req.GetBody != nil) {
 		// A kept connection the server had closed fails before any answer;
 		// net/http's transport sends such a request again, and so does this.
+		// One that timed out had its time.
 		if req.Body != nil {
 			if req.Body, err = req.GetBody(); err != nil {
 				return nil, err
@@ -80,13 +97,23 @@ func (t *keepAliveTransport) roundTrip(req *http.Request, addr string, reuse boo
 		}
 		return nil, false, err
 	}
-	// Cancelling the request unblocks its reads and writes.
+	// The deadline bounds the request and the reading of its answer
+	// (the connection is not read between requests); cancelling the
+	// request moves it to the past, which unblocks its reads and writes.
+	if t.timeout > 0 {
+		if err := kc.conn.SetDeadline(time.Now().Add(t.timeout)); err != nil {
+			kc.conn.Close()
+			return nil, reused, err
+		}
+	}
 	stop := context.AfterFunc(ctx, func() { kc.conn.SetDeadline(time.Unix(1, 0)) })
 	fail := func(err error) (*http.Response, bool, error) {
 		stop()
 		kc.conn.Close()
 		if ctx.Err() != nil {
 			err = ctx.Err()
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("loadtest: no answer within %s: %w", t.timeout, err)
 		}
 		return nil, reused, err
 	}
@@ -120,7 +147,7 @@ func (t *keepAliveTransport) conn(ctx context.Context, addr string, reuse bool) 
 	if err != nil {
 		return nil, false, fmt.Errorf("loadtest: dial %s: %w", addr, err)
 	}
-	return &keptConn{addr: addr, conn: c, br: bufio.NewReader(c), bw: bufio.NewWriterSize(c, 64<<10)}, false, nil
+	return &keptConn{addr: addr, conn: c, br: bufio.NewReaderSize(c, 64<<10), bw: bufio.NewWriterSize(c, 64<<10)}, false, nil
 }
 
 // put keeps kc for the next request, or closes it when enough are kept.

@@ -35,6 +35,7 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
 	inFlight     *prometheus.GaugeVec
+	issueViews   *prometheus.CounterVec
 
 	mu      sync.Mutex
 	reasons map[string]bool
@@ -66,9 +67,13 @@ func New() *Metrics {
 			Namespace: Namespace, Subsystem: "http", Name: "requests_in_flight",
 			Help: "Requests being handled now, by route class (ingest = webhook deliveries being verified and stored).",
 		}, []string{"class"}),
+		issueViews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "issue_view_cache", Name: "requests_total",
+			Help: "Issue panel and summary loads by how the issue view cache answered: hit, miss (read and rendered), or bypass (cache off, or this replica's change listener down).",
+		}, []string{"result"}),
 		reasons: map[string]bool{},
 	}
-	m.reg.MustRegister(m.requests, m.authFailures, m.deliveries, m.inFlight,
+	m.reg.MustRegister(m.requests, m.authFailures, m.deliveries, m.inFlight, m.issueViews,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -113,6 +118,12 @@ func (m *Metrics) Delivery(kind, outcome string) {
 		kind = "unknown"
 	}
 	m.deliveries.WithLabelValues(kind, outcome).Inc()
+}
+
+// IssueView counts one issue panel or summary load by how the issue view
+// cache answered it: "hit", "miss" or "bypass".
+func (m *Metrics) IssueView(result string) {
+	m.issueViews.WithLabelValues(result).Inc()
 }
 
 // InFlight counts one request of a route class as being handled until the

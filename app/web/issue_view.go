@@ -54,8 +54,10 @@ func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 	// Taken before the read: a write that ends during the read changes the
 	// version, so what the read saw is never cached as newer than it is.
 	version, cacheable := s.deps.Store.DataVersion(t.ID)
+	cacheable = cacheable && s.views != nil
 	if cacheable {
 		if e, ok := s.views.get(ck, version, t.DisplayURL, now); ok {
+			s.observeIssueView("hit")
 			if e.emptyView != nil && p.askAdmin && s.viewerIsAdmin(c, id) {
 				v := *e.emptyView
 				v.ViewerIsAdmin = true
@@ -63,6 +65,11 @@ func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 			}
 			return c.HTMLBlob(http.StatusOK, e.html)
 		}
+	}
+	if cacheable {
+		s.observeIssueView("miss")
+	} else {
+		s.observeIssueView("bypass")
 	}
 	v, err := s.issueView(c, key, p.title, now)
 	if err != nil {
@@ -74,7 +81,7 @@ func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 		return err
 	}
 	empty := v.Development.Empty()
-	if cacheable && s.views != nil {
+	if cacheable {
 		e := &issueViewEntry{version: version, siteURL: t.DisplayURL, renderedAt: now, html: bytes.Clone(buf.Bytes())}
 		if empty {
 			e.emptyView = &v
@@ -86,6 +93,12 @@ func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 		return s.render(c, http.StatusOK, p.component(v))
 	}
 	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+}
+
+func (s *Server) observeIssueView(result string) {
+	if s.deps.Observer != nil {
+		s.deps.Observer.IssueView(result)
+	}
 }
 
 // issueView loads what the panel and the summary show for issueKey within

@@ -23,6 +23,9 @@ type Observer interface {
 	// InFlight counts a request of a route class (see routeClass) as being
 	// handled until done is called.
 	InFlight(class string) (done func())
+	// IssueView counts an issue panel or summary load by how the issue view
+	// cache answered: "hit", "miss" or "bypass".
+	IssueView(result string)
 }
 
 // Context keys handlers set for the observe middleware; they stay unread

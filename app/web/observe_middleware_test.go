@@ -176,3 +176,35 @@ func TestObserveInFlight(t *testing.T) {
 		}
 	}
 }
+
+func TestObserveIssueViewCache(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st)
+		h.install(acme, jiraKey)
+		m := observe.New()
+		h.withObserver(m)
+		load := func() {
+			t.Helper()
+			if rec := h.iframeGET(acme, panelTarget+"&"+iframeQuery("")); rec.Code != http.StatusOK {
+				t.Fatalf("panel: %d %s", rec.Code, rec.Body)
+			}
+		}
+		load() // read and rendered
+		load() // from the cache
+		h.deliverOPS7()
+		load() // the delivery made the cached page stale
+		load()
+		exposed := scrape(t, m)
+		for _, want := range []string{
+			`keyline_issue_view_cache_requests_total{result="hit"} 2`,
+			`keyline_issue_view_cache_requests_total{result="miss"} 2`,
+		} {
+			if !strings.Contains(exposed, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		if strings.Contains(exposed, `result="bypass"`) {
+			t.Error("a load bypassed the cache")
+		}
+	})
+}

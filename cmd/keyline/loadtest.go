@@ -455,7 +455,13 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 		fmt.Fprintf(stdout, "seeded %d tenants (%s1 … %s%d) with %d issues each in %s (%s; %d already held them)\n",
 			len(sites), panelClientKeyPrefix, panelClientKeyPrefix, len(sites), f.issues, seeded.Round(10*time.Millisecond), dialect, found)
 	}
-	client := loadtest.NewClient(f.concurrency, f.timeout)
+	// The generator shares the server's cores: the keep-alive client, as
+	// for ingest, since net/http's transport costs it a third more CPU, and
+	// keyline serve's GOGC (unless GOGC is set), since its small heap of
+	// short-lived requests and answers would otherwise be collected many
+	// times a second.
+	setGCPercent(env)
+	client := loadtest.NewKeepAliveClient(f.concurrency, f.timeout)
 	if err := checkReady(ctx, client, f.url); err != nil {
 		return fmt.Errorf("loadtest panel: %w", err)
 	}

@@ -381,7 +381,7 @@ func waitFor(t *testing.T, what string, cond func() bool, logs *syncBuffer) {
 }
 
 // listening reports whether a session of the server at url listens for
-// tenant changes.
+// changes (the watcher's last statement is its last LISTEN).
 func listening(url string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -392,7 +392,7 @@ func listening(url string) bool {
 	defer conn.Close(ctx)
 	var n int
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE pid <> pg_backend_pid() AND query = 'LISTEN keyline_tenants'`).Scan(&n)
+		WHERE pid <> pg_backend_pid() AND query LIKE 'LISTEN keyline\_%'`).Scan(&n)
 	return err == nil && n > 0
 }
 
