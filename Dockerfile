@@ -22,8 +22,9 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 RUN mkdir -p /out/data && chown 65532:65532 /out/data && chmod 0700 /out/data
 
 # ---- run: distroless static has CA certificates and tzdata, no shell, no
-# package manager; the :nonroot tag runs as uid/gid 65532.
-FROM gcr.io/distroless/static-debian12:nonroot
+# package manager; the :nonroot tag runs as uid/gid 65532. Debian 13: the
+# debian12 images stopped receiving updates in September 2026.
+FROM gcr.io/distroless/static-debian13:nonroot
 COPY --from=build /out/keyline /usr/local/bin/keyline
 COPY --from=build --chown=65532:65532 /out/data /data
 ENV KEYLINE_ADDR=:8080 KEYLINE_DATA_DIR=/data
