@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/keyline/keyline/app/dbtest"
 	"github.com/keyline/keyline/app/store"
 )
@@ -100,14 +98,7 @@ func TestDataChangesReachOtherReplicas(t *testing.T) {
 	v1 := waitVersion(t, reader, x.tn.ID, func(v store.DataVersion, ok bool) bool { return ok && v != v0 })
 
 	// While the watcher is away, nothing the reader reads may be cached.
-	admin, err := pgx.Connect(ctx, url)
-	must(t, err)
-	defer admin.Close(ctx)
-	var killed bool
-	must(t, admin.QueryRow(ctx, "SELECT pg_terminate_backend($1)", int32(pid)).Scan(&killed))
-	if !killed {
-		t.Fatalf("could not terminate listener backend %d", pid)
-	}
+	killBackend(t, url, pid)
 	recv(t, ev.reconnects, "onReconnect after the connection was killed")
 	// Whatever happened in between, the version after the reconnect is new.
 	v2 := waitVersion(t, reader, x.tn.ID, func(_ store.DataVersion, ok bool) bool { return ok })

@@ -165,14 +165,7 @@ func TestWatchTenantsReconnects(t *testing.T) {
 	pid := recv(t, ev.pids, "listener pid")
 
 	// Kill the listening backend, as a server restart or failover would.
-	admin, err := pgx.Connect(ctx, url)
-	must(t, err)
-	defer admin.Close(ctx)
-	var killed bool
-	must(t, admin.QueryRow(ctx, "SELECT pg_terminate_backend($1)", int32(pid)).Scan(&killed))
-	if !killed {
-		t.Fatalf("could not terminate listener backend %d", pid)
-	}
+	killBackend(t, url, pid)
 
 	recv(t, ev.reconnects, "onReconnect after the connection was killed")
 	if newPID := recv(t, ev.pids, "new listener pid"); newPID == pid {
@@ -194,5 +187,19 @@ func TestWatchTenantsSQLiteReturnsAtOnce(t *testing.T) {
 	})
 	if err != nil || called {
 		t.Fatalf("WatchTenants on SQLite = %v (onReconnect called: %v), want nil at once", err, called)
+	}
+}
+
+// killBackend terminates the PostgreSQL backend pid of the database at url.
+func killBackend(t *testing.T, url string, pid uint32) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, url)
+	must(t, err)
+	defer admin.Close(ctx)
+	var killed bool
+	must(t, admin.QueryRow(ctx, "SELECT pg_terminate_backend($1)", int32(pid)).Scan(&killed))
+	if !killed {
+		t.Fatalf("could not terminate backend %d", pid)
 	}
 }
