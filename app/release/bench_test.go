@@ -84,6 +84,8 @@ func BenchmarkReleaseBuild(b *testing.B) {
 		{name: "project-90d", window: 90 * day, projects: []string{loadtest.HistoryProjects()[0]}},
 		{name: "service-90d", window: 90 * day, service: loadtest.HistoryService(0)},
 		{name: "site-365d", window: 365 * day},
+		{name: "project-365d", window: 365 * day, projects: []string{loadtest.HistoryProjects()[0]}},
+		{name: "service-365d", window: 365 * day, service: loadtest.HistoryService(0)},
 	} {
 		b.Run(sc.name, func(b *testing.B) {
 			f := release.Filter{Projects: sc.projects, Service: sc.service, Slowest: 10,

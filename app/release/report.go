@@ -120,10 +120,7 @@ func Build(ctx context.Context, st Store, t *tenant.Tenant, f Filter) (*Report, 
 			return err
 		}
 		r.Deployments = deps
-		fill(r, bounds, deps, func(d store.ReleaseDeployment) time.Time { return d.FinishedAt },
-			func(w metrics.Window, fig *Figures, deps []store.ReleaseDeployment) {
-				fig.Frequency, fig.FailureRate, fig.Recovery = deploymentFigures(w, deps)
-			})
+		fillDeployments(r, bounds, deps)
 		return nil
 	})
 	g.Go(func() error {
@@ -259,24 +256,62 @@ func periodOf(bounds []time.Time, t time.Time) int {
 	return -1
 }
 
+// fillDeployments computes the deployment figures (frequency, failure
+// rate, recovery) of the window and of each trend period. The deployments
+// are converted to app/metrics' form once, and each period's are a run of
+// them: the store returns them in time order. Should they not be, each
+// period's are gathered and converted apart, as fill does.
+func fillDeployments(r *Report, bounds []time.Time, deps []store.ReleaseDeployment) {
+	at := func(d store.ReleaseDeployment) time.Time { return d.FinishedAt }
+	if !slices.IsSortedFunc(deps, func(a, b store.ReleaseDeployment) int { return at(a).Compare(at(b)) }) {
+		fill(r, bounds, deps, at, func(w metrics.Window, fig *Figures, deps []store.ReleaseDeployment) {
+			mdeps, suspected := metricsDeployments(deps)
+			fig.Frequency, fig.FailureRate, fig.Recovery = deploymentFigures(w, deps, mdeps, suspected)
+		})
+		return
+	}
+	mdeps, suspected := metricsDeployments(deps)
+	w := r.Filter.Window
+	r.Frequency, r.FailureRate, r.Recovery = deploymentFigures(w, deps, mdeps, suspected)
+	for i := range r.Trend {
+		lo, _ := slices.BinarySearchFunc(deps, bounds[i], func(d store.ReleaseDeployment, t time.Time) int { return cmpBefore(at(d), t) })
+		hi, _ := slices.BinarySearchFunc(deps, bounds[i+1], func(d store.ReleaseDeployment, t time.Time) int { return cmpBefore(at(d), t) })
+		pw := metrics.Window{From: bounds[i], To: bounds[i+1], Location: w.Location}
+		fig := &r.Trend[i].Figures
+		fig.Frequency, fig.FailureRate, fig.Recovery = deploymentFigures(pw, deps[lo:hi], mdeps[lo:hi], suspected)
+	}
+}
+
+// metricsDeployments converts deps to app/metrics' deployments, in the
+// same order, and lists the incidents that suspect them (one per
+// deployment suspected, which is all that the failure rate reads).
+func metricsDeployments(deps []store.ReleaseDeployment) ([]metrics.Deployment, []metrics.Incident) {
+	mdeps := make([]metrics.Deployment, len(deps))
+	var suspected []metrics.Incident
+	for i, d := range deps {
+		mdeps[i] = metrics.Deployment{ID: d.ID, Service: d.Service, Environment: d.Environment, State: d.State,
+			At: d.FinishedAt}
+		if d.SuspectOf > 0 {
+			suspected = append(suspected, metrics.Incident{SuspectDeploymentID: d.ID})
+		}
+	}
+	return mdeps, suspected
+}
+
 // deploymentFigures applies the deployment definitions of app/metrics to
-// one period's deployments. Recovery uses the next success the store found
-// for each failure (it may lie after the window), as leadTime uses the
-// stored lead times: the store applies the failed deployment recovery
-// definition once, instead of app/metrics applying it again per period.
-func deploymentFigures(w metrics.Window, deps []store.ReleaseDeployment) (metrics.Frequency, metrics.FailureRate, metrics.Durations) {
+// one period's deployments, deps, given as mdeps too (see
+// metricsDeployments); suspected may name deployments of other periods.
+// Recovery uses the next success the store found for each failure (it may
+// lie after the window), as leadTime uses the stored lead times: the store
+// applies the failed deployment recovery definition once, instead of
+// app/metrics applying it again per period.
+func deploymentFigures(w metrics.Window, deps []store.ReleaseDeployment, mdeps []metrics.Deployment,
+	suspected []metrics.Incident) (metrics.Frequency, metrics.FailureRate, metrics.Durations) {
 	var (
-		mdeps      = make([]metrics.Deployment, 0, len(deps))
-		suspected  []metrics.Incident
 		recoveries []time.Duration
 		pending    int
 	)
 	for _, d := range deps {
-		mdeps = append(mdeps, metrics.Deployment{ID: d.ID, Service: d.Service, Environment: d.Environment,
-			State: d.State, At: d.FinishedAt})
-		if d.SuspectOf > 0 {
-			suspected = append(suspected, metrics.Incident{SuspectDeploymentID: d.ID})
-		}
 		if d.State != devops.DeploymentFailed && d.State != devops.DeploymentRolledBack {
 			continue
 		}
@@ -301,6 +336,9 @@ func leadSample(changes []store.ChangeLead) metrics.Sample {
 			leads[i] = c.Lead
 		}
 	}
+	// Sorted first by radix: NewSample's own sort then finds them in order
+	// and only checks it.
+	sortDurations(leads)
 	return metrics.NewSample(leads)
 }
 
@@ -323,6 +361,7 @@ func cycleSample(cycles []store.IssueCycle) metrics.Sample {
 			values[i] = c.DeployedAt.Sub(c.StartedAt)
 		}
 	}
+	sortDurations(values) // as in leadSample
 	return metrics.NewSample(values)
 }
 

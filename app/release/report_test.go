@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -236,5 +237,89 @@ func TestWindowFiguresEqualAllRowsAtOnce(t *testing.T) {
 	}
 	if want := metrics.CycleTime(issues); r.CycleTime != want {
 		t.Errorf("cycle time %+v, want %+v", r.CycleTime, want)
+	}
+}
+
+// TestDeploymentFiguresPerPeriodMatchDefinitions: Build converts the
+// deployments once and takes each period's as a run of them; every period's
+// and the window's deployment figures must equal app/metrics' definitions
+// applied to just the deployments of that period, with deployments at the
+// periods' bounds (in the window's time zone) and ties.
+func TestDeploymentFiguresPerPeriodMatchDefinitions(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(2, 7))
+	loc := mustLoc(t, "America/New_York")
+	from := time.Date(2025, 11, 3, 9, 30, 0, 0, loc)
+	to := from.AddDate(1, 0, 0)
+	_, bounds := periods(metrics.Window{From: from, To: to, Location: loc})
+	states := []devops.DeploymentState{devops.DeploymentSuccessful, devops.DeploymentSuccessful,
+		devops.DeploymentFailed, devops.DeploymentRolledBack}
+	st := &fakeStore{}
+	for i := range 3000 {
+		at := from.Add(time.Duration(rnd.Int64N(int64(to.Sub(from)/time.Minute))) * time.Minute)
+		if i%50 == 0 { // on a period's bound, or just before it
+			at = bounds[rnd.IntN(len(bounds)-1)].Add(-time.Duration(rnd.IntN(2)) * time.Nanosecond)
+		}
+		d := store.ReleaseDeployment{ID: fmt.Sprint("d", i), Service: []string{"a", "b"}[rnd.IntN(2)],
+			Environment: "production", Type: devops.EnvironmentProduction, State: states[rnd.IntN(len(states))],
+			FinishedAt: at}
+		if rnd.IntN(20) == 0 {
+			d.SuspectOf = 1 + rnd.IntN(2)
+		}
+		if d.State != devops.DeploymentSuccessful && rnd.IntN(10) > 0 {
+			d.RecoveredAt = at.Add(time.Duration(1+rnd.IntN(600)) * time.Minute)
+		}
+		st.deps = append(st.deps, d)
+	}
+	slices.SortStableFunc(st.deps, func(a, b store.ReleaseDeployment) int { return a.FinishedAt.Compare(b.FinishedAt) })
+	r, err := Build(context.Background(), st, &tenant.Tenant{ID: 1}, Filter{
+		Window: metrics.Window{From: from, To: to, Location: loc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The definitions, applied to the deployments of [lo, hi).
+	want := func(lo, hi time.Time) (metrics.Frequency, metrics.FailureRate, metrics.Durations) {
+		var (
+			mdeps      []metrics.Deployment
+			suspected  []metrics.Incident
+			recoveries []time.Duration
+			pending    int
+		)
+		for _, d := range st.deps {
+			if d.FinishedAt.Before(lo) || !d.FinishedAt.Before(hi) {
+				continue
+			}
+			mdeps = append(mdeps, metrics.Deployment{ID: d.ID, Service: d.Service, Environment: d.Environment,
+				State: d.State, At: d.FinishedAt})
+			if d.SuspectOf > 0 {
+				suspected = append(suspected, metrics.Incident{SuspectDeploymentID: d.ID})
+			}
+			if d.State == devops.DeploymentSuccessful {
+				continue
+			}
+			if d.RecoveredAt.IsZero() {
+				pending++
+			} else {
+				recoveries = append(recoveries, d.RecoveredAt.Sub(d.FinishedAt))
+			}
+		}
+		rec := metrics.Summarise(recoveries)
+		rec.Pending = pending
+		return metrics.DeploymentFrequency(mdeps, metrics.Window{From: lo, To: hi, Location: loc}),
+			metrics.ChangeFailureRate(mdeps, suspected), rec
+	}
+	check := func(name string, got Figures, lo, hi time.Time) {
+		t.Helper()
+		fr, cf, rec := want(lo, hi)
+		if got.Frequency != fr || got.FailureRate != cf || got.Recovery != rec {
+			t.Errorf("%s: frequency %+v, failure rate %+v, recovery %+v; want %+v, %+v, %+v", name,
+				got.Frequency, got.FailureRate, got.Recovery, fr, cf, rec)
+		}
+	}
+	check("window", r.Figures, from, to)
+	if len(r.Trend) < 12 {
+		t.Fatalf("%d periods, want monthly ones", len(r.Trend))
+	}
+	for i, p := range r.Trend {
+		check(fmt.Sprintf("period %d (%s)", i, p.Start.Format(time.DateOnly)), p.Figures, p.Start, p.End)
 	}
 }

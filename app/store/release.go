@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -184,12 +185,25 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 		dest       = []any{&d.ID, &d.PipelineName, &d.Sequence, &d.Service, &d.Environment, &d.storedEnvironment,
 			&typ, &state, &finished, &d.URL, &d.CommitCount}
 	)
+	var (
+		raw      rawRows
+		strs     = interner{}
+		idAndURL []byte
+	)
 	err = s.eachRow(ctx, q, args, func(r rowScanner) error {
-		if err := r.Scan(dest...); err != nil {
-			return err
+		if v := raw.values(r, oidText, oidText, oidInt8, oidText, oidText, oidText, oidText, oidText,
+			oidTimestamptz, oidText, oidInt4); v != nil {
+			if err := decodeReleaseDeployment(v, &d, strs, &idAndURL); err != nil {
+				return err
+			}
+		} else {
+			if err := r.Scan(dest...); err != nil {
+				return err
+			}
+			d.Type, d.State = devops.EnvironmentType(typ), devops.DeploymentState(state)
+			d.FinishedAt = fromDB(finished)
 		}
-		d.Type, d.State = devops.EnvironmentType(typ), devops.DeploymentState(state)
-		d.FinishedAt, d.SuspectOf = fromDB(finished), suspects[d.ID]
+		d.SuspectOf = suspects[d.ID]
 		out = appendRow(out, d)
 		return nil
 	})
@@ -219,6 +233,48 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 		return nil, fmt.Errorf("store: release deployments: recoveries: %w", err)
 	}
 	return out, nil
+}
+
+// decodeReleaseDeployment decodes a row of ReleaseDeployments' query from
+// PostgreSQL's raw values (see rawRows) into d. The columns that repeat
+// from row to row (pipeline, service, environment, type, state) come from
+// strs; the id and the URL, unique to the row, share one allocation, with
+// buf as scratch space.
+func decodeReleaseDeployment(v [][]byte, d *ReleaseDeployment, strs interner, buf *[]byte) error {
+	for _, i := range []int{0, 1, 2, 3, 4, 5, 6, 7, 9, 10} {
+		if v[i] == nil {
+			return fmt.Errorf("column %d: %w", i, errRawNull)
+		}
+	}
+	*buf = append(append((*buf)[:0], v[0]...), v[9]...)
+	both := string(*buf)
+	d.ID, d.URL = both[:len(v[0])], both[len(v[0]):]
+	// d holds the previous row's values: most rows repeat its environment,
+	// type and state, and comparing is cheaper than a map lookup.
+	d.PipelineName = strs.again(d.PipelineName, v[1])
+	seq, _, err := rawInt(v[2])
+	if err != nil {
+		return fmt.Errorf("sequence number: %w", err)
+	}
+	d.Sequence = seq
+	d.Service, d.Environment = strs.again(d.Service, v[3]), strs.again(d.Environment, v[4])
+	d.storedEnvironment = strs.again(d.storedEnvironment, v[5])
+	d.Type = devops.EnvironmentType(strs.again(string(d.Type), v[6]))
+	d.State = devops.DeploymentState(strs.again(string(d.State), v[7]))
+	at, ok, err := rawTime(v[8])
+	if err != nil {
+		return fmt.Errorf("finished at: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("finished at: %w", errRawNull)
+	}
+	d.FinishedAt = at
+	n, _, err := rawInt(v[10])
+	if err != nil {
+		return fmt.Errorf("commit count: %w", err)
+	}
+	d.CommitCount = int(n)
+	return nil
 }
 
 // suspectCounts returns how many of t's incidents suspect each deployment,
@@ -275,6 +331,55 @@ func (r recoveries) add(l recoveryLine, i int, state devops.DeploymentState, at 
 	}
 }
 
+// pending is a recovery recover asks the database for: the first success
+// of line after a time, which failures (indexes in the read's rows) share.
+type pending struct {
+	line     recoveryLine
+	after    time.Time
+	failures []int
+}
+
+// recoverPostgres looks lookups up in one statement: the lookups' lines
+// and times go as arrays, and each is one probe of deployments_service_idx.
+// A project's year has thousands of failures to look up; as batches of a
+// hundred scalar subqueries, planning them cost more than the probes.
+func (s *Store) recoverPostgres(ctx context.Context, t *tenant.Tenant, rows []ReleaseDeployment, lookups []pending) error {
+	if len(lookups) == 0 {
+		return nil
+	}
+	var (
+		services = make([]string, len(lookups))
+		types    = make([]string, len(lookups))
+		envs     = make([]string, len(lookups))
+		afters   = make([]time.Time, len(lookups))
+	)
+	for i, p := range lookups {
+		services[i], types[i], envs[i], afters[i] = p.line.service, p.line.environmentType, p.line.environment,
+			normTime(p.after)
+	}
+	var (
+		k    int64
+		next anyTime
+		dest = []any{&k, &next}
+	)
+	return s.eachRow(ctx, `SELECT u.k, (SELECT MIN(d.finished_at) FROM deployments d
+			WHERE d.tenant_id = ? AND d.service = u.service AND d.environment_type = u.typ
+				AND d.environment_name = u.env AND d.state = 'successful' AND d.finished_at > u.after)
+		FROM unnest(?::text[], ?::text[], ?::text[], ?::timestamptz[]) WITH ORDINALITY AS u(service, typ, env, after, k)`,
+		[]any{t.ID, services, types, envs, afters}, func(r rowScanner) error {
+			if err := r.Scan(dest...); err != nil {
+				return err
+			}
+			if k < 1 || k > int64(len(lookups)) {
+				return fmt.Errorf("recovery lookup %d of %d", k, len(lookups))
+			}
+			for _, i := range lookups[k-1].failures {
+				rows[i].RecoveredAt = next.Time
+			}
+			return nil
+		})
+}
+
 // recover sets RecoveredAt on the failed deployments of rows: the first
 // successful deployment of the same line that finished after it. Where the
 // read holds all of a line's deployments (complete), that success is
@@ -284,11 +389,6 @@ func (r recoveries) add(l recoveryLine, i int, state devops.DeploymentState, at 
 // A site-wide quarter has thousands of failures and a few dozen lines.
 func (s *Store) recover(ctx context.Context, t *tenant.Tenant, rows []ReleaseDeployment, rec recoveries,
 	complete func(recoveryLine) bool) error {
-	type pending struct {
-		line     recoveryLine
-		after    time.Time
-		failures []int
-	}
 	var lookups []pending
 	for l, ld := range rec {
 		if len(ld.failures) == 0 {
@@ -322,8 +422,11 @@ func (s *Store) recover(ctx context.Context, t *tenant.Tenant, rows []ReleaseDep
 			lookups = append(lookups, pending{l, rows[tail[0]].FinishedAt, tail})
 		}
 	}
-	// Lookups go in batches of scalar subqueries, one statement each, so
-	// the number of round trips stays small whatever the filter.
+	if s.dialect == DialectPostgres {
+		return s.recoverPostgres(ctx, t, rows, lookups)
+	}
+	// On SQLite, lookups go in batches of scalar subqueries, one statement
+	// each, so the number of round trips stays small whatever the filter.
 	const batch = 100
 	for start := 0; start < len(lookups); start += batch {
 		part := lookups[start:min(start+batch, len(lookups))]
@@ -411,14 +514,35 @@ func (s *Store) ChangeLeads(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 	if multi {
 		dest = append(dest, &kind, &id)
 	}
+	oids := []uint32{oidTimestamptz, oidInt8}
+	if multi {
+		oids = append(oids, oidText, oidText)
+	}
+	var raw rawRows
 	err = s.eachRow(ctx, `SELECT `+cols+` FROM change_first_deployments f WHERE `+where+` ORDER BY f.deployed_at`, args,
 		func(r rowScanner) error {
-			if err := r.Scan(dest...); err != nil {
-				return err
-			}
-			c := ChangeLead{DeployedAt: fromDB(deployed)}
-			if lead.Valid {
-				c.Lead, c.Known = time.Duration(lead.Int64)*time.Second, true
+			var c ChangeLead
+			if v := raw.values(r, oids...); v != nil {
+				at, ok, err := rawTime(v[0])
+				if err != nil || !ok {
+					return fmt.Errorf("deployed at: %w", cmp.Or(err, errRawNull))
+				}
+				n, known, err := rawInt(v[1])
+				if err != nil {
+					return fmt.Errorf("lead seconds: %w", err)
+				}
+				c = ChangeLead{DeployedAt: at, Lead: time.Duration(n) * time.Second, Known: known}
+				if multi {
+					kind, id = string(v[2]), string(v[3])
+				}
+			} else {
+				if err := r.Scan(dest...); err != nil {
+					return err
+				}
+				c = ChangeLead{DeployedAt: fromDB(deployed)}
+				if lead.Valid {
+					c.Lead, c.Known = time.Duration(lead.Int64)*time.Second, true
+				}
 			}
 			if multi {
 				k := kind + " " + id
@@ -730,11 +854,27 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 		started  anyTime
 		dest     = []any{&c.Key, &deployed, &started} // reused for every row, as in ReleaseDeployments
 	)
+	var raw rawRows
 	err = s.eachRow(ctx, q, args, func(r rowScanner) error {
-		if err := r.Scan(dest...); err != nil {
-			return err
+		if v := raw.values(r, oidText, oidTimestamptz, oidTimestamptz); v != nil {
+			if v[0] == nil {
+				return fmt.Errorf("issue key: %w", errRawNull)
+			}
+			at, ok, err := rawTime(v[1])
+			if err != nil || !ok {
+				return fmt.Errorf("deployed at: %w", cmp.Or(err, errRawNull))
+			}
+			startedAt, _, err := rawTime(v[2])
+			if err != nil {
+				return fmt.Errorf("started at: %w", err)
+			}
+			c.Key, c.DeployedAt, c.StartedAt = string(v[0]), at, startedAt
+		} else {
+			if err := r.Scan(dest...); err != nil {
+				return err
+			}
+			c.DeployedAt, c.StartedAt = fromDB(deployed), started.Time
 		}
-		c.DeployedAt, c.StartedAt = fromDB(deployed), started.Time
 		if len(sc.Types) == 1 {
 			out = appendRow(out, c) // the primary key makes it the issue's only row
 			return nil

@@ -3,8 +3,10 @@ package store_test
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -569,6 +571,121 @@ func TestDeploymentProjectsFollowLinks(t *testing.T) {
 		if d, err := s.ReleaseDeployments(ctx, other.tn, store.ReleaseScope{Projects: []string{"KL"},
 			From: all.From, To: all.To}); err != nil || len(d) != 0 {
 			t.Errorf("other site sees %+v, %v", d, err)
+		}
+	})
+}
+
+// TestReleaseReadsDecodeAsScan: on PostgreSQL the large release reads
+// decode the rows' raw values themselves; they must return exactly what
+// scanning through pgx returns (store.ScanOnly), for a random history
+// whose times, to the microsecond, straddle 2000-01-01, where PostgreSQL's
+// timestamps change sign. On SQLite both ways are the same scan.
+func TestReleaseReadsDecodeAsScan(t *testing.T) {
+	h := time.Hour
+	base := time.Date(1999, 12, 31, 12, 0, 0, 0, time.UTC)
+	at := func(rnd *rand.Rand) time.Time {
+		return base.Add(time.Duration(rnd.Int64N(int64(24*h/time.Microsecond))) * time.Microsecond)
+	}
+	type env struct {
+		id, name string
+		typ      devops.EnvironmentType
+	}
+	envs := []env{{"prod-1", "production", devops.EnvironmentProduction}, {"eu-1", "", devops.EnvironmentProduction},
+		{"stage", "stage", devops.EnvironmentStaging}}
+	states := []devops.DeploymentState{devops.DeploymentSuccessful, devops.DeploymentSuccessful, devops.DeploymentFailed,
+		devops.DeploymentRolledBack}
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x := newSite(t, s, "release-raw")
+		rnd := rand.New(rand.NewPCG(5, 8))
+		keys := []string{"KL-1", "KL-2", "KL-3", "OPS-1", "OPS-2"}
+		for i, k := range keys[:4] { // OPS-2 never starts
+			start := at(rnd).Add(-12 * h)
+			err := s.ApplyJiraIssueEvent(ctx, x.tn, store.JiraIssueEvent{
+				Issue: store.JiraIssue{IssueID: fmt.Sprint(100 + i), IssueKey: k, ProjectKey: devops.ProjectOf(k),
+					Summary: "s", StatusName: "In Progress", StatusCategory: "indeterminate", UpdatedAt: start},
+				Transitions: []store.JiraTransition{{FromStatus: "To Do", ToStatus: "In Progress",
+					ToCategory: "indeterminate", At: start}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		prev := ""
+		for seq := range int64(40) {
+			label := fmt.Sprintf("c%d %s", seq, keys[rnd.IntN(len(keys))])
+			if rnd.IntN(3) == 0 {
+				label += " " + keys[rnd.IntN(len(keys))]
+			}
+			if rnd.IntN(6) == 0 {
+				// Never pushed: a change with no known commit time.
+				label = fmt.Sprintf("u%d", seq)
+			} else {
+				x.record(pushAt("main", prev, labelled{label, at(rnd).Add(-6 * h)}))
+				prev = label
+			}
+			e := envs[rnd.IntN(len(envs))]
+			b := deployTo(e.id, e.typ, seq, label, states[rnd.IntN(len(states))], at(rnd))
+			d := &b.Deployments[0]
+			d.EnvironmentName, d.Service = e.name, []string{"checkout", "search"}[rnd.IntN(2)]
+			d.PipelineName, d.URL = "Deploy "+d.Service, fmt.Sprintf("https://ci.example.com/%s/%d", d.Service, seq)
+			x.record(b)
+		}
+		both := []devops.EnvironmentType{devops.EnvironmentProduction, devops.EnvironmentStaging}
+		scopes := []store.ReleaseScope{{}, {Types: both}, {Projects: []string{"KL"}}, {Service: "search"},
+			{Environment: "eu-1"}, {Types: both, Projects: []string{"OPS"}}}
+		var deps, leads, unknown, cycles int
+		for _, sc := range scopes {
+			sc.From, sc.To = base.Add(-24*h), base.Add(48*h)
+			got, err := s.ReleaseDeployments(ctx, x.tn, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := s.ReleaseDeployments(store.ScanOnly(ctx), x.tn, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%+v: deployments\n%+v\nscanned\n%+v", sc, got, want)
+			}
+			deps += len(got)
+			gotLeads, err := s.ChangeLeads(ctx, x.tn, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantLeads, err := s.ChangeLeads(store.ScanOnly(ctx), x.tn, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(gotLeads, wantLeads) {
+				t.Errorf("%+v: lead times\n%+v\nscanned\n%+v", sc, gotLeads, wantLeads)
+			}
+			leads += len(gotLeads)
+			for _, c := range gotLeads {
+				if !c.Known {
+					unknown++
+				}
+			}
+			gotCycles, err := s.IssueCycles(ctx, x.tn, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantCycles, err := s.IssueCycles(store.ScanOnly(ctx), x.tn, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(gotCycles, wantCycles) {
+				t.Errorf("%+v: cycle times\n%+v\nscanned\n%+v", sc, gotCycles, wantCycles)
+			}
+			for _, c := range gotCycles {
+				if !c.StartedAt.IsZero() {
+					cycles++
+				}
+			}
+		}
+		if deps < 60 || leads < 30 || unknown == 0 || cycles < 10 {
+			t.Errorf("read %d deployments, %d lead times (%d unknown), %d started cycles: too few to compare",
+				deps, leads, unknown, cycles)
 		}
 	})
 }
