@@ -13,7 +13,7 @@ import (
 
 // Flood is two runs at once against one server: victims, sites sending at
 // a modest, paced rate, and a flooder, one site sending as fast as its
-// workers can. It shows whether the flood slows the victims down: their
+// workers can or at the rate Flooder.Rate sets. It shows whether the flood slows the victims down: their
 // report is compared with a run of the victims alone (Flooder.Concurrency
 // 0), the flooder's shows how much of its flood the server turned away.
 type Flood struct {
@@ -38,9 +38,23 @@ func (f Flood) Run(ctx context.Context) (*FloodReport, error) {
 	if f.Flooder.Concurrency > 0 {
 		sides = append(sides, f.Flooder)
 	}
+	reports, err := runSides(ctx, sides)
+	if reports == nil {
+		return nil, err
+	}
+	r := &FloodReport{Victims: reports[0]}
+	if len(reports) > 1 {
+		r.Flooder = reports[1]
+	}
+	return r, err
+}
+
+// runSides runs every configuration at the same time with Run and returns
+// their reports in order. All are validated first: Run checks them too, but
+// only once it starts, and a bad second side must not let the first run
+// alone while seeming to be the combined run.
+func runSides(ctx context.Context, sides []Config) ([]*Report, error) {
 	for i := range sides {
-		// Run checks these too, but only once it starts: a bad flooder must
-		// not let the victims run alone while seeming to be a flood.
 		if err := sides[i].validate(); err != nil {
 			return nil, err
 		}
@@ -52,11 +66,7 @@ func (f Flood) Run(ctx context.Context) (*FloodReport, error) {
 		wg.Go(func() { reports[i], errs[i] = Run(ctx, cfg) })
 	}
 	wg.Wait()
-	r := &FloodReport{Victims: reports[0]}
-	if len(reports) > 1 {
-		r.Flooder = reports[1]
-	}
-	return r, errors.Join(errs...)
+	return reports, errors.Join(errs...)
 }
 
 // Labels of the flooder's answers: stored, or refused by which limit.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -53,6 +54,20 @@ panel   seeds --tenants synthetic Jira sites, loadtest-panel-1 … -N, each with
         secret. Sites that already hold their issues are not seeded again.
         On PostgreSQL the database is ANALYZEd after seeding, so the
         planner has the statistics autovacuum would gather in production.
+        With --write-rate R the sites also receive, during the whole run
+        (warm-up included), R signed generic-API deliveries per second in
+        all, round-robin over the sites, each to <url>/ingest/<token>/builds
+        of a generic source created afresh for the run (the previous run's
+        is deleted): a newer state (time, URL, sequence number) of a
+        finished build of a random seeded issue, one build per issue and
+        run, so panels grow by one build per run however many writes.
+        Every write changes its site's data, so the server's cached panels
+        of that site are rendered again. Writes are sent by ceil(R/10)
+        workers (at most 32), apart from --concurrency and --rate, which
+        are the loads', and reported apart; one answered other than 200
+        "accepted" fails the run. The server's default rate limits (50/s
+        per source, 200/s per site) allow up to 50/s per site, so R up to
+        50 × --tenants.
 
 flags:
   --url http://127.0.0.1:8080  where the server listens
@@ -68,10 +83,13 @@ ingest only:
   --sources 4                  GitHub sources per site
 panel only:
   --issues 50                  issues per site
+  --write-rate 0               deliveries per second to the sites during the
+                               run, in all; 0: none
 
 The exit status is 1 when any measured request failed or got no answer at
 all: for ingest, any answer other than 200 "accepted"; for panel, any answer
-other than 200 with the requested issue's panel. The error line says which.
+other than 200 with the requested issue's panel, or a write answered other
+than 200 "accepted". The error line says which.
 Run it against a database of its own: it adds sites and data to it.
 
 ` + floodUsage + `
@@ -116,6 +134,7 @@ type loadtestFlags struct {
 	commits     int
 	sources     int
 	issues      int
+	writeRate   float64
 	timeout     time.Duration
 	asJSON      bool
 }
@@ -191,6 +210,7 @@ func parseLoadtestFlags(scenario string, args []string) (*loadtestFlags, error) 
 		fs.IntVar(&f.sources, "sources", 4, "GitHub sources per site")
 	case "panel":
 		fs.IntVar(&f.issues, "issues", 50, "issues per site")
+		fs.Float64Var(&f.writeRate, "write-rate", 0, "deliveries per second to the sites during the run; 0: none")
 	}
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "time limit of one request")
 	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
@@ -222,6 +242,8 @@ func parseLoadtestFlags(scenario string, args []string) (*loadtestFlags, error) 
 		return nil, fmt.Errorf("--sources %d: want 1 to %d", f.sources, maxLoadSources)
 	case scenario == "panel" && (f.issues < 1 || f.issues > maxLoadIssues):
 		return nil, fmt.Errorf("--issues %d: want 1 to %d", f.issues, maxLoadIssues)
+	case !(f.writeRate >= 0) || math.IsInf(f.writeRate, 0): // also NaN
+		return nil, fmt.Errorf("--write-rate %g: want 0 (no writes) or a positive rate", f.writeRate)
 	case f.timeout <= 0:
 		return nil, fmt.Errorf("--timeout %s: want a positive duration", f.timeout)
 	}
@@ -422,6 +444,23 @@ const panelClientKeyPrefix = "loadtest-panel-"
 // its history; a re-run finds it and writes the same entities again.
 const panelSourceName = "loadtest-panel"
 
+// panelWritesSourceName names the generic source through which a panel run
+// with --write-rate writes; each such run replaces it, since only its
+// creation reveals its token and secret.
+const panelWritesSourceName = "loadtest-panel-writes"
+
+// maxPanelWriters bounds the writers of a panel run: each has a write in
+// flight, so even at 32 the server's rate limits, not the writers, bound
+// what can be sent.
+const maxPanelWriters = 32
+
+// panelWriters is how many workers send a panel run's writes at rate
+// deliveries per second: enough that each has 100 ms per write, so a slow
+// answer during a burst of panel loads does not hold the rate back.
+func panelWriters(rate float64) int {
+	return max(1, min(maxPanelWriters, int(math.Ceil(rate/10))))
+}
+
 // panelResultJSON is what --json prints for the panel scenario.
 type panelResultJSON struct {
 	Scenario string `json:"scenario"`
@@ -438,6 +477,10 @@ type panelResultJSON struct {
 	// Tokens says how tokens were made: one per request, as Jira does.
 	Tokens string           `json:"tokens"`
 	Report *loadtest.Report `json:"report"`
+	// WriteRate is --write-rate; Writes, the writes' report, is absent when
+	// it is 0.
+	WriteRate float64          `json:"write_rate"`
+	Writes    *loadtest.Report `json:"writes,omitempty"`
 }
 
 func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string, stdout, stderr io.Writer) error {
@@ -446,7 +489,7 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 		return err
 	}
 	began := time.Now()
-	sites, found, dialect, err := seedPanelLoadtest(ctx, cfg, f.tenants, f.issues, stderr)
+	sites, writeSources, found, dialect, err := seedPanelLoadtest(ctx, cfg, f.tenants, f.issues, f.writeRate > 0, stderr)
 	if err != nil {
 		return fmt.Errorf("loadtest panel: seed: %w", err)
 	}
@@ -469,11 +512,7 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 	if err != nil {
 		return fmt.Errorf("loadtest panel: %w", err)
 	}
-	if !f.asJSON {
-		fmt.Fprintf(stdout, "loading issue panels from %s with a new token per request: %s warm-up, then %s measured\n",
-			f.url, f.warmup, f.duration)
-	}
-	rep, runErr := loadtest.Run(ctx, loadtest.Config{
+	run := loadtest.PanelRun{Panels: loadtest.Config{
 		Client:       client,
 		Concurrency:  f.concurrency,
 		Warmup:       f.warmup,
@@ -481,13 +520,42 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 		Rate:         f.rate,
 		Generator:    gen,
 		CheckRequest: loadtest.CheckPanel,
-	})
+	}}
+	if f.writeRate > 0 {
+		runID, err := randomRunID()
+		if err != nil {
+			return fmt.Errorf("loadtest panel: %w", err)
+		}
+		targets := make([]loadtest.PanelWriteSite, len(sites))
+		for i, s := range sites {
+			targets[i] = loadtest.PanelWriteSite{Source: writeSources[i], Issues: s.Issues}
+		}
+		writes, err := loadtest.PanelWrites{BaseURL: f.url, Sites: targets, RunID: runID}.Generator()
+		if err != nil {
+			return fmt.Errorf("loadtest panel: %w", err)
+		}
+		n := panelWriters(f.writeRate)
+		// A client of its own: the writes must not wait for the panel
+		// loads' connections, nor take theirs.
+		run.Writes = loadtest.Config{Client: loadtest.NewKeepAliveClient(n, f.timeout), Concurrency: n,
+			Warmup: f.warmup, Duration: f.duration, Rate: f.writeRate, Generator: writes, Check: loadtest.CheckIngest}
+	}
+	if !f.asJSON {
+		fmt.Fprintf(stdout, "loading issue panels from %s with a new token per request: %s warm-up, then %s measured\n",
+			f.url, f.warmup, f.duration)
+		if f.writeRate > 0 {
+			fmt.Fprintf(stdout, "meanwhile writing a build of a random issue at %g/s in all, round-robin over the %d sites (%d workers)\n",
+				f.writeRate, len(sites), run.Writes.Concurrency)
+		}
+	}
+	rep, runErr := run.Run(ctx)
 	if rep == nil { // the configuration was refused; flags are checked, so a bug
 		return fmt.Errorf("loadtest panel: %w", runErr)
 	}
 	if f.asJSON {
 		err = writeJSON(stdout, panelResultJSON{Scenario: "panel", URL: f.url, Database: dialect, Tenants: len(sites),
-			AlreadySeeded: found, Issues: f.issues, SeedSeconds: seeded.Seconds(), Tokens: "new per request", Report: rep})
+			AlreadySeeded: found, Issues: f.issues, SeedSeconds: seeded.Seconds(), Tokens: "new per request", Report: rep.Panels,
+			WriteRate: f.writeRate, Writes: rep.Writes})
 	} else {
 		err = rep.WriteText(stdout)
 	}
@@ -498,8 +566,12 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 		return fmt.Errorf("loadtest panel: interrupted; the report covers the requests made until then: %w", runErr)
 	}
 	if err := rep.Err(); err != nil {
-		if rep.Status[http.StatusUnauthorized] > 0 {
+		if rep.Panels.Status[http.StatusUnauthorized] > 0 {
 			return fmt.Errorf("loadtest panel: %w (401: is --url a Keyline on the same database, KEYLINE_SECRET_KEY and KEYLINE_APP_KEY?)", err)
+		}
+		if rep.Writes != nil && rep.Writes.Status[http.StatusTooManyRequests] > 0 {
+			return fmt.Errorf("loadtest panel: %w (429: the server's rate limits; spread over more --tenants, "+
+				"or raise KEYLINE_INGEST_SOURCE_RATE and KEYLINE_INGEST_SITE_RATE on the server)", err)
 		}
 		return fmt.Errorf("loadtest panel: %w", err)
 	}
@@ -508,27 +580,33 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 
 // seedPanelLoadtest installs n synthetic Jira sites, each with a source
 // holding the history of issues issues, and returns the sites with their
-// shared secrets and how many of them already held their history. A site
+// shared secrets, when writes, each site's new write source (see
+// panelWritesSourceName), and how many of the sites already held their
+// history. A site
 // installed by an earlier run keeps its secret, so a running server's
 // cached tenant stays valid, and its source and history (see
 // panelSiteSeeded). Sites are seeded in parallel on PostgreSQL; SQLite has
 // one writer, so there one at a time. The store is closed before the load
 // starts, like seedLoadtest's.
-func seedPanelLoadtest(ctx context.Context, cfg *config.Config, n, issues int, logw io.Writer) ([]loadtest.PanelSite, int, string, error) {
+func seedPanelLoadtest(ctx context.Context, cfg *config.Config, n, issues int, writes bool, logw io.Writer) ([]loadtest.PanelSite, []loadtest.Source, int, string, error) {
 	st, err := openStore(ctx, cfg, newLogger(quietConfig(cfg), logw))
 	if err != nil {
-		return nil, 0, "", err
+		return nil, nil, 0, "", err
 	}
 	defer st.Close()
 	runID, err := randomRunID()
 	if err != nil {
-		return nil, 0, "", err
+		return nil, nil, 0, "", err
 	}
 	// The history ends at the start of today, so that seeding a site again
 	// today, after a run was interrupted, writes the same rows (see
 	// loadtest.PanelSeed).
 	until := time.Now().UTC().Truncate(24 * time.Hour)
 	sites := make([]loadtest.PanelSite, n)
+	var writeSources []loadtest.Source
+	if writes {
+		writeSources = make([]loadtest.Source, n)
+	}
 	var found atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	if st.Dialect() == store.DialectPostgres {
@@ -543,6 +621,11 @@ func seedPanelLoadtest(ctx context.Context, cfg *config.Config, n, issues int, l
 				return err
 			}
 			sites[i] = site
+			if writes {
+				if writeSources[i], err = panelWriteSource(gctx, st, cfg, site.ClientKey); err != nil {
+					return err
+				}
+			}
 			if seededBefore {
 				found.Add(1)
 			}
@@ -550,14 +633,42 @@ func seedPanelLoadtest(ctx context.Context, cfg *config.Config, n, issues int, l
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, 0, "", err
+		return nil, nil, 0, "", err
 	}
 	if st.Dialect() == store.DialectPostgres {
 		if err := analyze(ctx, cfg.DatabaseURL); err != nil {
-			return nil, 0, "", err
+			return nil, nil, 0, "", err
 		}
 	}
-	return sites, int(found.Load()), st.Dialect(), nil
+	return sites, writeSources, int(found.Load()), st.Dialect(), nil
+}
+
+// panelWriteSource replaces the write source of the panel site of client
+// with a new generic source and returns its token and secret. The token is
+// kept only as a hash, so an earlier run's source cannot be used again;
+// deleting it keeps re-runs under store.MaxSourcesPerTenant, and leaves the
+// builds it delivered in place.
+func panelWriteSource(ctx context.Context, st *store.Store, cfg *config.Config, client string) (loadtest.Source, error) {
+	t, err := st.TenantByClientKey(ctx, cfg.JiraAppKey(), client)
+	if err != nil {
+		return loadtest.Source{}, fmt.Errorf("tenant %s: %w", client, err)
+	}
+	old, err := st.ListSources(ctx, t)
+	if err != nil {
+		return loadtest.Source{}, fmt.Errorf("tenant %s: %w", client, err)
+	}
+	for _, s := range old {
+		if s.Name == panelWritesSourceName {
+			if err := st.DeleteSource(ctx, t, s.ID); err != nil {
+				return loadtest.Source{}, fmt.Errorf("tenant %s: retire write source %s: %w", client, s.ID, err)
+			}
+		}
+	}
+	_, token, secret, err := st.CreateSource(ctx, t, store.SourceGeneric, panelWritesSourceName)
+	if err != nil {
+		return loadtest.Source{}, fmt.Errorf("tenant %s: write source: %w", client, err)
+	}
+	return loadtest.Source{Token: token, Secret: secret}, nil
 }
 
 // analyze gathers PostgreSQL's planner statistics for the freshly seeded

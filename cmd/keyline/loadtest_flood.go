@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/keyline/keyline/app/config"
@@ -16,9 +17,10 @@ const floodUsage = `flood   shows what a flood on one site does to the others. I
         --victims sites (loadtest-victim-1 …) with one GitHub source each
         and one flooding site (loadtest-flood-1) with --flood-sources, then
         sends at the same time the victims' pushes, paced at --victim-rate
-        in all, and the flooder's, as fast as --flood-concurrency workers
-        can. It reports the two apart. The flooder's 429s are expected (the
-        server's KEYLINE_INGEST_* limits turn it away); a victim answer
+        in all, and the flooder's, paced at --flood-rate in all or, by
+        default, as fast as --flood-concurrency workers can. It reports
+        the two apart. The flooder's 429s are expected (the server's
+        KEYLINE_INGEST_* limits turn it away); a victim answer
         other than 200 "accepted", a 429 included, fails the run, and so
         does a flooder answer other than 200 and 429. --flood-concurrency 0
         runs the victims alone, for the comparison. Its flags:
@@ -28,6 +30,11 @@ const floodUsage = `flood   shows what a flood on one site does to the others. I
   --victim-concurrency 8       the victims' workers
   --flood-sources 8            sources of the flooding site
   --flood-concurrency 64       the flooder's workers; 0: no flood
+  --flood-rate 0               the flooder's requests per second, in all;
+                               0: as fast as its workers can. Unpaced, the
+                               flooder and the load tool can take every core
+                               of a small machine, which slows the victims
+                               as much as the server's work does
   --duration 20s, --warmup 2s, --commits 10, --timeout 30s, --json
 `
 
@@ -39,6 +46,7 @@ type floodFlags struct {
 	victimConcurrency int
 	floodSources      int
 	floodConcurrency  int
+	floodRate         float64
 	duration          time.Duration
 	warmup            time.Duration
 	commits           int
@@ -63,6 +71,7 @@ func parseFloodFlags(args []string) (*floodFlags, error) {
 	fs.IntVar(&f.victimConcurrency, "victim-concurrency", 8, "victims' workers")
 	fs.IntVar(&f.floodSources, "flood-sources", 8, "sources of the flooding site")
 	fs.IntVar(&f.floodConcurrency, "flood-concurrency", 64, "flooder's workers; 0: no flood")
+	fs.Float64Var(&f.floodRate, "flood-rate", 0, "flooder's requests per second; 0: as fast as possible")
 	fs.DurationVar(&f.duration, "duration", 20*time.Second, "measured window")
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "warm-up, not counted")
 	fs.IntVar(&f.commits, "commits", 10, "commits per push")
@@ -90,6 +99,10 @@ func parseFloodFlags(args []string) (*floodFlags, error) {
 		return nil, fmt.Errorf("--flood-sources %d: want 1 to %d", f.floodSources, maxLoadSources)
 	case f.floodConcurrency < 0:
 		return nil, fmt.Errorf("--flood-concurrency %d: want 0 (no flood) or more", f.floodConcurrency)
+	case !(f.floodRate >= 0) || math.IsInf(f.floodRate, 0): // also NaN
+		return nil, fmt.Errorf("--flood-rate %g: want 0 (as fast as possible) or a positive rate", f.floodRate)
+	case f.floodRate > 0 && f.floodConcurrency == 0:
+		return nil, fmt.Errorf("--flood-rate %g with --flood-concurrency 0: there is no flood to pace", f.floodRate)
 	case f.duration <= 0:
 		return nil, fmt.Errorf("--duration %s: want a positive duration", f.duration)
 	case f.warmup < 0:
@@ -111,6 +124,7 @@ type floodResultJSON struct {
 	VictimRate        float64               `json:"victim_rate"`
 	FloodSources      int                   `json:"flood_sources"`
 	FloodConcurrency  int                   `json:"flood_concurrency"`
+	FloodRate         float64               `json:"flood_rate"`
 	Commits           int                   `json:"commits_per_push"`
 	Report            *loadtest.FloodReport `json:"report"`
 	FloodRefusedShare float64               `json:"flood_refused_share"`
@@ -160,15 +174,19 @@ func loadtestFlood(ctx context.Context, args []string, env map[string]string, st
 			return fmt.Errorf("loadtest flood: %w", err)
 		}
 		run.Flooder = loadtest.Config{Client: loadtest.NewKeepAliveClient(f.floodConcurrency, f.timeout), Concurrency: f.floodConcurrency,
-			Warmup: f.warmup, Duration: f.duration, Generator: flooder, Check: loadtest.CheckFlooder}
+			Warmup: f.warmup, Duration: f.duration, Rate: f.floodRate, Generator: flooder, Check: loadtest.CheckFlooder}
 	}
 	if !f.asJSON {
 		fmt.Fprintf(stdout, "seeded %d victim sites (%s1 … %d), one GitHub source each (%s)\n",
 			f.victims, victimClientKeyPrefix, f.victims, dialect)
 		if f.floodConcurrency > 0 {
 			fmt.Fprintf(stdout, "and flooding site %s1 with %d sources\n", floodClientKeyPrefix, f.floodSources)
-			fmt.Fprintf(stdout, "sending pushes of %d commits to %s: victims paced at %g/s in all, the flooder as fast as %d workers can; %s warm-up, then %s measured\n",
-				f.commits, f.url, f.victimRate, f.floodConcurrency, f.warmup, f.duration)
+			flood := fmt.Sprintf("as fast as %d workers can", f.floodConcurrency)
+			if f.floodRate > 0 {
+				flood = fmt.Sprintf("paced at %g/s with %d workers", f.floodRate, f.floodConcurrency)
+			}
+			fmt.Fprintf(stdout, "sending pushes of %d commits to %s: victims paced at %g/s in all, the flooder %s; %s warm-up, then %s measured\n",
+				f.commits, f.url, f.victimRate, flood, f.warmup, f.duration)
 		} else {
 			fmt.Fprintf(stdout, "no flood: sending the victims' pushes of %d commits to %s alone, paced at %g/s in all; %s warm-up, then %s measured\n",
 				f.commits, f.url, f.victimRate, f.warmup, f.duration)
@@ -180,7 +198,7 @@ func loadtestFlood(ctx context.Context, args []string, env map[string]string, st
 	}
 	if f.asJSON {
 		res := floodResultJSON{Scenario: "flood", URL: f.url, Database: dialect, Victims: f.victims, VictimRate: f.victimRate,
-			FloodSources: f.floodSources, FloodConcurrency: f.floodConcurrency, Commits: f.commits, Report: rep}
+			FloodSources: f.floodSources, FloodConcurrency: f.floodConcurrency, FloodRate: f.floodRate, Commits: f.commits, Report: rep}
 		if rep.Flooder != nil && rep.Flooder.Sent > 0 {
 			res.FloodRefusedShare = float64(rep.Refused()) / float64(rep.Flooder.Sent)
 		}

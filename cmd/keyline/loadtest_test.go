@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/keyline/keyline/app/config"
+	"github.com/keyline/keyline/app/loadtest"
 	"github.com/keyline/keyline/app/store"
+	"github.com/keyline/keyline/app/tenant"
 )
 
 // startKeyline builds the application as serve does, on embedded SQLite in a
@@ -223,6 +226,38 @@ func TestLoadtestFloodEndToEnd(t *testing.T) {
 	if res.Scenario != "flood" || res.Report.Victims.Sent == 0 || res.Report.Victims.OK != res.Report.Victims.Sent || res.Report.Flooder != nil {
 		t.Errorf("victims alone: %s", out)
 	}
+
+	// A paced flood: the pacer hands out no send time past the window, so
+	// at 40/s over 500 ms the flooder sends at most 21 measured requests,
+	// however many workers it has.
+	code, out, errs = runScenario(env, "flood", "--victims", "2", "--victim-rate", "6", "--flood-sources", "3",
+		"--flood-concurrency", "4", "--flood-rate", "40", "--commits", "2", "--duration", "500ms", "--warmup", "0s", "--url", url)
+	if code != 0 {
+		t.Fatalf("paced flood: code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	if !strings.Contains(out, "the flooder paced at 40/s with 4 workers") {
+		t.Errorf("paced flood: output lacks the pace:\n%s", out)
+	}
+	code, out, errs = runScenario(env, "flood", "--victims", "2", "--victim-rate", "6", "--flood-sources", "3",
+		"--flood-concurrency", "4", "--flood-rate", "40", "--commits", "2", "--duration", "500ms", "--warmup", "0s", "--json", "--url", url)
+	if code != 0 {
+		t.Fatalf("paced flood --json: code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	var paced struct {
+		FloodRate float64 `json:"flood_rate"`
+		Report    struct {
+			Flooder *struct {
+				Rate float64 `json:"rate"`
+				Sent int     `json:"sent"`
+			} `json:"flooder"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(out), &paced); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if f := paced.Report.Flooder; paced.FloodRate != 40 || f == nil || f.Rate != 40 || f.Sent == 0 || f.Sent > 21 {
+		t.Errorf("paced flood: %s", out)
+	}
 }
 
 // A victim that meets its own limit fails the run, saying so: here the
@@ -380,14 +415,19 @@ func TestLoadtestFlags(t *testing.T) {
 		{"--issues", "10001"},
 		{"--commits", "3"}, // an ingest flag
 		{"--tenants", "0"},
+		{"--write-rate", "-1"},
+		{"--write-rate", "NaN"},
+		{"--write-rate", "Inf"},
 	} {
 		code, _, errs := runScenario(nil, "panel", args...)
 		if code != 1 || !strings.Contains(errs, "loadtest panel:") {
 			t.Errorf("panel %v: code %d, stderr %q", args, code, errs)
 		}
 	}
-	if code, _, errs := runLoad(nil, "--issues", "5"); code != 1 || !strings.Contains(errs, "loadtest ingest:") {
-		t.Errorf("ingest --issues: code %d, stderr %q", code, errs)
+	for _, flag := range []string{"--issues", "--write-rate"} {
+		if code, _, errs := runLoad(nil, flag, "5"); code != 1 || !strings.Contains(errs, "loadtest ingest:") {
+			t.Errorf("ingest %s: code %d, stderr %q", flag, code, errs)
+		}
 	}
 	if code, _, errs := runScenario(nil, "panel", "--sources", "2"); code != 1 || !strings.Contains(errs, "loadtest panel:") {
 		t.Errorf("panel --sources: code %d, stderr %q", code, errs)
@@ -399,6 +439,9 @@ func TestLoadtestFlags(t *testing.T) {
 		{"--victim-concurrency", "0"},
 		{"--flood-sources", "0"},
 		{"--flood-concurrency", "-1"},
+		{"--flood-rate", "-1"},
+		{"--flood-rate", "NaN"},
+		{"--flood-concurrency", "0", "--flood-rate", "100"},
 		{"--duration", "0s"},
 		{"--commits", "0"},
 		{"--tenants", "2"}, // an ingest flag
@@ -413,10 +456,167 @@ func TestLoadtestFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"loadtest", "help"}, nil, &out, &errb); code != 0 ||
 		!strings.Contains(out.String(), "--concurrency") || !strings.Contains(out.String(), "--issues") ||
-		!strings.Contains(out.String(), "--flood-concurrency") {
+		!strings.Contains(out.String(), "--flood-concurrency") || !strings.Contains(out.String(), "--write-rate") ||
+		!strings.Contains(out.String(), "--flood-rate") {
 		t.Errorf("help: code %d, out %q", code, out.String())
 	}
 	if code := run(context.Background(), []string{"loadtest", "panels"}, nil, &out, &errb); code != 1 {
 		t.Errorf("unknown scenario: code %d", code)
 	}
+}
+
+// TestLoadtestPanelWritesEndToEnd loads panels while writing to their sites
+// through a real in-process Keyline: every write is stored, as the newest
+// state of its issue's build, and afterwards every written issue's panel
+// shows its build's last stored state, although the run had loaded (and
+// the server cached) those panels many times while the writes came. A
+// re-run replaces the write sources.
+func TestLoadtestPanelWritesEndToEnd(t *testing.T) {
+	env, url, a := startKeyline(t)
+
+	code, out, errs := runScenario(env, "panel", "--tenants", "2", "--issues", "3", "--concurrency", "4",
+		"--duration", "1s", "--warmup", "200ms", "--write-rate", "20", "--url", url)
+	if code != 0 {
+		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, want := range []string{"writing a build of a random issue at 20/s", "(2 workers)", "panels\n  requests ",
+		"panel: ", "writes\n  requests ", "paced at 20/s", "accepted: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	cfg, err := config.Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	writeSources := func(ten *tenant.Tenant) (ids []string, accepted int) {
+		t.Helper()
+		list, err := a.store.ListSources(ctx, ten)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list {
+			if s.Name != panelWritesSourceName {
+				continue
+			}
+			ids = append(ids, s.ID)
+			lines, err := a.store.ListDeliveries(ctx, ten, s.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range lines {
+				if l.Outcome == store.DeliveryAccepted {
+					accepted++
+				} else {
+					t.Errorf("%s: write %s %s %d %q", ten.ClientKey, l.Event, l.Outcome, l.Status, l.Reason)
+				}
+			}
+		}
+		return ids, accepted
+	}
+	first := map[string]bool{}
+	for n := 1; n <= 2; n++ {
+		ten, err := a.store.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-panel-", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, accepted := writeSources(ten)
+		if len(ids) != 1 || accepted == 0 {
+			t.Fatalf("%s: write sources %v, %d accepted writes", ten.ClientKey, ids, accepted)
+		}
+		first[ids[0]] = true
+		// Each written issue has one build of the writes, whose URL is
+		// that of the write stored last; its panel must show it.
+		written := 0
+		for i := 1; i <= 3; i++ {
+			is := loadtest.PanelIssueN(i)
+			dev, err := a.store.IssueDevelopment(ctx, ten, is.Key, store.DevelopmentLimits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var builds []store.BuildRecord
+			for _, b := range dev.Builds {
+				if b.PipelineName == loadtest.PanelWritesPipeline {
+					builds = append(builds, b)
+				}
+			}
+			switch {
+			case len(builds) > 1:
+				t.Errorf("%s %s: %d builds of the writes, want one", ten.ClientKey, is.Key, len(builds))
+			case len(builds) == 1:
+				written++
+				if !strings.Contains(builds[0].URL, "/"+is.Key+"/writes/") {
+					t.Errorf("%s %s: build URL %s", ten.ClientKey, is.Key, builds[0].URL)
+				}
+				if body := loadPanel(t, url, cfg.JiraAppKey(), ten, is); !strings.Contains(body, builds[0].URL) {
+					t.Errorf("%s %s: the panel lacks the last write %s", ten.ClientKey, is.Key, builds[0].URL)
+				}
+			}
+		}
+		if written == 0 {
+			t.Errorf("%s: no issue has a build of the writes", ten.ClientKey)
+		}
+	}
+
+	code, out, errs = runScenario(env, "panel", "--tenants", "2", "--issues", "3", "--concurrency", "2",
+		"--duration", "300ms", "--warmup", "0s", "--write-rate", "30", "--json", "--url", url)
+	if code != 0 {
+		t.Fatalf("second run: code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	var res struct {
+		WriteRate float64 `json:"write_rate"`
+		Report    struct {
+			Sent int `json:"sent"`
+		} `json:"report"`
+		Writes *struct {
+			Sent     int            `json:"sent"`
+			OK       int            `json:"ok"`
+			Outcomes map[string]int `json:"outcomes"`
+		} `json:"writes"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if res.WriteRate != 30 || res.Report.Sent == 0 || res.Writes == nil || res.Writes.Sent == 0 ||
+		res.Writes.OK != res.Writes.Sent || res.Writes.Outcomes["accepted"] != res.Writes.OK {
+		t.Errorf("second run: %s", out)
+	}
+	for n := 1; n <= 2; n++ {
+		ten, err := a.store.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-panel-", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := writeSources(ten); len(ids) != 1 || first[ids[0]] {
+			t.Errorf("%s after the re-run: write sources %v (first run's %v)", ten.ClientKey, ids, first)
+		}
+	}
+}
+
+// loadPanel loads the issue panel of is on site ten as Jira would and
+// returns the page, failing the test unless it is a 200.
+func loadPanel(t *testing.T, baseURL, appKey string, ten *tenant.Tenant, is loadtest.PanelIssue) string {
+	t.Helper()
+	gen, err := loadtest.IssuePanels{BaseURL: baseURL, AppKey: appKey, Sites: []loadtest.PanelSite{{ClientKey: ten.ClientKey,
+		BaseURL: ten.BaseURL, SharedSecret: ten.SharedSecret, Issues: []loadtest.PanelIssue{is}}}}.Generator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := gen(0)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: status %d\n%s", ten.ClientKey, is.Key, resp.StatusCode, body)
+	}
+	return string(body)
 }
