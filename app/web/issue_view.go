@@ -84,7 +84,10 @@ func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 	if cacheable {
 		e := &issueViewEntry{version: version, siteURL: t.DisplayURL, renderedAt: now, html: bytes.Clone(buf.Bytes())}
 		if empty {
-			e.emptyView = &v
+			// A copy: v may be changed below for this viewer, while other
+			// requests read the cached one.
+			ev := v
+			e.emptyView = &ev
 		}
 		s.views.put(ck, e)
 	}

@@ -1,8 +1,11 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,4 +151,68 @@ func TestIssueViewCacheGet(t *testing.T) {
 	if _, hit := off.get(k, v1, "", at); hit {
 		t.Error("a nil cache answered")
 	}
+}
+
+// TestIssueViewCacheViewersApart loads one empty panel from many goroutines
+// at once, as a site admin and as another user of the same site, while
+// deliveries change the site's data: the admin's variant must never reach
+// the other user, and the other user's never the admin. Run with -race
+// (which needs cgo, so CI does not), it also checks that a cached entry is
+// never written while it is read.
+func TestIssueViewCacheViewersApart(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st)
+		h.install(acme, jiraKey)
+		const other = "0123456789abcdef01234567"
+		h.jira.mu.Lock()
+		h.jira.admins[acme.clientKey+"/"+testAccount] = true
+		h.jira.mu.Unlock()
+		target := "/jira/panel?issueKey=OPS-99&issueId=10099&projectKey=OPS&" + iframeQuery("")
+		const loads = 40
+		urls := map[bool][]string{}
+		for _, admin := range []bool{true, false} {
+			for range loads {
+				c := h.productClaims(acme, http.MethodGet, target)
+				if !admin {
+					c["sub"] = other
+				}
+				urls[admin] = append(urls[admin], testBase+target+"&jwt="+signHS256(t, c, acme.secret))
+			}
+		}
+		gen := h.addSource(acme, ingest.KindGeneric)
+		errs := make(chan string, 4*loads)
+		var wg sync.WaitGroup
+		for _, admin := range []bool{true, false} {
+			for _, u := range urls[admin] {
+				wg.Go(func() {
+					req := httptest.NewRequest(http.MethodGet, u, nil)
+					rec := httptest.NewRecorder()
+					h.server.Handler().ServeHTTP(rec, req)
+					body := rec.Body.String()
+					switch {
+					case rec.Code != http.StatusOK:
+						errs <- fmt.Sprintf("status %d", rec.Code)
+					case admin && !strings.Contains(body, "Connect a source"):
+						errs <- "the admin got another viewer's empty panel"
+					case !admin && strings.Contains(body, "Connect a source"):
+						errs <- "a viewer got the admin's empty panel"
+					}
+				})
+			}
+		}
+		// Deliveries for another issue keep changing the site's version, so
+		// loads both hit and miss.
+		for i := range 5 {
+			body := []byte(strings.NewReplacer(`"OPS-7"`, `"OPS-8"`,
+				`"deploymentSequenceNumber": 12`, fmt.Sprintf(`"deploymentSequenceNumber": %d`, 100+i)).Replace(deploymentOPS7))
+			if rec := h.sendHook(gen.token, ingest.GenericDeployment, signed(gen.kind, gen.secret, body), body); rec.Code != http.StatusOK {
+				t.Fatalf("deployment: %d %s", rec.Code, rec.Body)
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
+	})
 }
