@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,8 +12,13 @@ import (
 
 // dataChannel is the PostgreSQL NOTIFY channel on which a replica announces
 // that sites' DevOps data changed; the payload is a comma-separated list of
-// tenant ids.
+// changes, each a tenant id (the whole site) or "<tenant id>:<issue key>"
+// (what is shown for that issue only). Issue keys hold no commas or colons.
 const dataChannel = "keyline_data"
+
+// keyStripes is how many counters the issue keys share. Two keys on one
+// stripe only make each other's cached pages stale more often.
+const keyStripes = 4096
 
 // Announcement timing. Changes are announced after they commit, gathered for
 // announceGather so that a burst of deliveries costs one NOTIFY, not one per
@@ -26,14 +32,16 @@ const (
 	announceMaxPayload = 7900
 )
 
-// DataVersion identifies what one replica knows of a site's DevOps data:
-// entities, their issue links and Jira's issue facts. It changes after
-// every write to that data on this replica, when another replica announces
-// one, and for every site at once when announcements may have been missed.
-// Caches of what was read from the site's data compare versions taken
-// before the read; equal versions mean no change was seen in between.
+// DataVersion identifies what one replica knows of what is shown for one
+// issue of a site: the entities linked to it and Jira's facts about it. It
+// changes after every write to the site's DevOps data on this replica
+// (after a Jira issue event or a link, only for the issues it touched),
+// when another replica announces one, and for every site at once when
+// announcements may have been missed. Caches of what was read compare
+// versions taken before the read; equal versions mean no change was seen in
+// between.
 type DataVersion struct {
-	epoch, n uint64
+	epoch, site, key uint64
 }
 
 // dataChanges counts the writes to each site's data and, on PostgreSQL,
@@ -42,21 +50,32 @@ type dataChanges struct {
 	// epoch changes when announcements may have been lost, which makes
 	// every earlier version stale.
 	epoch atomic.Uint64
-	// counts maps tenant id to *atomic.Uint64.
+	// counts maps tenant id to *atomic.Uint64: writes to the whole site.
 	counts sync.Map
+	// keys counts writes that changed only some issues' pages, by stripe of
+	// the issue key (keyStripe), whatever the site.
+	keys [keyStripes]atomic.Uint64
 	// shared is set once the watcher has started: from then on other
 	// replicas' writes count, and versions can be trusted only while
 	// listening is set.
 	shared    atomic.Bool
 	listening atomic.Bool
 
-	mu      sync.Mutex
-	pending map[int64]struct{}
+	mu sync.Mutex
+	// pending holds the changes not yet announced, as written in the
+	// announcement: a tenant id, or "<tenant id>:<issue key>".
+	pending map[string]struct{}
 	wake    chan struct{}
 }
 
 func newDataChanges() *dataChanges {
-	return &dataChanges{pending: map[int64]struct{}{}, wake: make(chan struct{}, 1)}
+	return &dataChanges{pending: map[string]struct{}{}, wake: make(chan struct{}, 1)}
+}
+
+func keyStripe(issueKey string) int {
+	h := fnv.New32a()
+	h.Write([]byte(issueKey))
+	return int(h.Sum32() % keyStripes)
 }
 
 func (d *dataChanges) count(tenantID int64) *atomic.Uint64 {
@@ -67,15 +86,16 @@ func (d *dataChanges) count(tenantID int64) *atomic.Uint64 {
 	return c.(*atomic.Uint64)
 }
 
-// DataVersion reports the version of the site's data as this replica knows
-// it. ok is false while this replica cannot know of other replicas' writes
-// (its watcher is reconnecting); nothing read then may be cached.
-func (s *Store) DataVersion(tenantID int64) (v DataVersion, ok bool) {
+// DataVersion reports the version of what is shown for issueKey of the site,
+// as this replica knows it. ok is false while this replica cannot know of
+// other replicas' writes (its watcher is reconnecting); nothing read then
+// may be cached.
+func (s *Store) DataVersion(tenantID int64, issueKey string) (v DataVersion, ok bool) {
 	d := s.changes
 	if d.shared.Load() && !d.listening.Load() {
 		return DataVersion{}, false
 	}
-	return DataVersion{epoch: d.epoch.Load(), n: d.count(tenantID).Load()}, true
+	return DataVersion{epoch: d.epoch.Load(), site: d.count(tenantID).Load(), key: d.keys[keyStripe(issueKey)].Load()}, true
 }
 
 // changed records that a write to the site's data has ended. It must run
@@ -85,12 +105,31 @@ func (s *Store) DataVersion(tenantID int64) (v DataVersion, ok bool) {
 // counts.
 func (s *Store) changed(tenantID int64) {
 	s.changes.count(tenantID).Add(1)
+	s.queueChange(strconv.FormatInt(tenantID, 10))
+}
+
+// changedIssues is changed for a write that changed only what is shown for
+// keys. With no keys (the write failed, or its reach is not known) the
+// whole site counts as changed.
+func (s *Store) changedIssues(tenantID int64, keys []string) {
+	if len(keys) == 0 {
+		s.changed(tenantID)
+		return
+	}
+	for _, k := range keys {
+		s.changes.keys[keyStripe(k)].Add(1)
+		s.queueChange(strconv.FormatInt(tenantID, 10) + ":" + k)
+	}
+}
+
+// queueChange queues a change for AnnounceChanges on PostgreSQL.
+func (s *Store) queueChange(c string) {
 	if s.dialect != DialectPostgres {
 		return
 	}
 	d := s.changes
 	d.mu.Lock()
-	d.pending[tenantID] = struct{}{}
+	d.pending[c] = struct{}{}
 	d.mu.Unlock()
 	select {
 	case d.wake <- struct{}{}:
@@ -98,14 +137,20 @@ func (s *Store) changed(tenantID int64) {
 	}
 }
 
-// changedElsewhere applies another replica's announcement.
+// changedElsewhere applies another replica's announcement; false means it
+// was malformed.
 func (d *dataChanges) changedElsewhere(payload string) bool {
 	for f := range strings.SplitSeq(payload, ",") {
-		id, err := strconv.ParseInt(f, 10, 64)
-		if err != nil || id <= 0 {
+		site, key, scoped := strings.Cut(f, ":")
+		id, err := strconv.ParseInt(site, 10, 64)
+		if err != nil || id <= 0 || (scoped && key == "") {
 			return false
 		}
-		d.count(id).Add(1)
+		if scoped {
+			d.keys[keyStripe(key)].Add(1)
+		} else {
+			d.count(id).Add(1)
+		}
 	}
 	return true
 }
@@ -137,20 +182,20 @@ func (s *Store) AnnounceChanges(ctx context.Context) error {
 		case <-t.C:
 		}
 		d.mu.Lock()
-		ids := make([]int64, 0, len(d.pending))
-		for id := range d.pending {
-			ids = append(ids, id)
+		changes := make([]string, 0, len(d.pending))
+		for c := range d.pending {
+			changes = append(changes, c)
 		}
 		clear(d.pending)
 		d.mu.Unlock()
-		if err := s.announce(ctx, ids); err != nil {
+		if err := s.announce(ctx, changes); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			s.log.Warn("store: announcing data changes failed; retrying", "err", err, "sites", len(ids))
+			s.log.Warn("store: announcing data changes failed; retrying", "err", err, "changes", len(changes))
 			d.mu.Lock()
-			for _, id := range ids {
-				d.pending[id] = struct{}{}
+			for _, c := range changes {
+				d.pending[c] = struct{}{}
 			}
 			d.mu.Unlock()
 			select {
@@ -168,22 +213,30 @@ func (s *Store) AnnounceChanges(ctx context.Context) error {
 	}
 }
 
-// announce sends ids in as few notifications as the payload limit allows.
-func (s *Store) announce(ctx context.Context, ids []int64) error {
-	for len(ids) > 0 {
-		var b []byte
+// announce sends changes in as few notifications as the payload limit
+// allows.
+func (s *Store) announce(ctx context.Context, changes []string) error {
+	for len(changes) > 0 {
+		var b strings.Builder
 		n := 0
-		for n < len(ids) && len(b) < announceMaxPayload {
+		for n < len(changes) && b.Len()+len(changes[n]) < announceMaxPayload {
 			if n > 0 {
-				b = append(b, ',')
+				b.WriteByte(',')
 			}
-			b = strconv.AppendInt(b, ids[n], 10)
+			b.WriteString(changes[n])
 			n++
 		}
-		if err := s.db.WithContext(ctx).Exec(`SELECT pg_notify(?, ?)`, dataChannel, string(b)).Error; err != nil {
+		if n == 0 {
+			// An issue key too long for a notification: announce its
+			// whole site instead.
+			site, _, _ := strings.Cut(changes[0], ":")
+			b.WriteString(site)
+			n = 1
+		}
+		if err := s.db.WithContext(ctx).Exec(`SELECT pg_notify(?, ?)`, dataChannel, b.String()).Error; err != nil {
 			return err
 		}
-		ids = ids[n:]
+		changes = changes[n:]
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,53 +11,70 @@ import (
 )
 
 // TestDataVersionFollowsWrites holds every write to a site's DevOps data to
-// changing that site's DataVersion, and only that site's: a write that
-// forgot to would leave cached issue panels stale.
+// changing the version of what it changed: a write that forgot to would
+// leave cached issue panels stale. Deliveries change the whole site; Jira
+// issue events and links only the issues they name (both keys of a move),
+// and never another site's issues.
 func TestDataVersionFollowsWrites(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		x := newSite(t, s, "versions")
 		other := newSite(t, s, "versions-other")
-		version := func(id int64) store.DataVersion {
+		version := func(id int64, key string) store.DataVersion {
 			t.Helper()
-			v, ok := s.DataVersion(id)
+			v, ok := s.DataVersion(id, key)
 			if !ok {
 				t.Fatal("DataVersion not usable without a watcher")
 			}
 			return v
 		}
+		moved := event(3)
+		moved.Issue.IssueKey = "KL-3"
 		push := pushOf("", "c1 KL-1 start")
+		all := []string{"KL-1", "KL-2", "KL-3"}
 		writes := []struct {
-			name    string
-			do      func() error
-			changes bool
+			name string
+			do   func() error
+			// changed are the keys of x whose version must change; the
+			// others' must not.
+			changed []string
 		}{
-			{"RecordEvent accepted", func() error { return s.RecordEvent(ctx, x.tn, x.src, accepted("d1"), &push) }, true},
+			{"RecordEvent accepted", func() error { return s.RecordEvent(ctx, x.tn, x.src, accepted("d1"), &push) }, all},
 			{"RecordEvent ignored", func() error {
 				d := accepted("d2")
 				d.Outcome = store.DeliveryIgnored
 				return s.RecordEvent(ctx, x.tn, x.src, d, nil)
-			}, false},
+			}, nil},
 			{"RecordDelivery", func() error {
 				d := accepted("d3")
 				d.Outcome, d.Status = store.DeliveryRejected, 401
 				return s.RecordDelivery(ctx, x.tn, x.src, d)
-			}, false},
-			{"UpsertJiraIssue", func() error { return s.UpsertJiraIssue(ctx, x.tn, issue("10001", "KL-1", oddTime)) }, true},
+			}, nil},
+			{"UpsertJiraIssue", func() error { return s.UpsertJiraIssue(ctx, x.tn, issue("10001", "KL-1", oddTime)) }, []string{"KL-1"}},
 			{"ApplyJiraIssueEvent", func() error {
 				return s.ApplyJiraIssueEvent(ctx, x.tn, event(2, move("To Do", "In Progress", "indeterminate", 2)))
-			}, true},
-			{"AddIssueLink", func() error { return s.AddIssueLink(ctx, x.tn, "KL-1", store.EntityCommit, sha("c1 KL-1 start")) }, true},
-			{"DeleteJiraIssue", func() error { return s.DeleteJiraIssue(ctx, x.tn, "10001", oddTime.Add(time.Hour)) }, true},
-			{"DeleteTenant", func() error { return s.DeleteTenant(ctx, x.tn) }, true},
+			}, []string{"KL-1"}},
+			{"ApplyJiraIssueEvent moving KL-1 to KL-3", func() error { return s.ApplyJiraIssueEvent(ctx, x.tn, moved) },
+				[]string{"KL-1", "KL-3"}},
+			{"AddIssueLink", func() error { return s.AddIssueLink(ctx, x.tn, "KL-2", store.EntityCommit, sha("c1 KL-1 start")) },
+				[]string{"KL-2"}},
+			{"DeleteJiraIssue", func() error { return s.DeleteJiraIssue(ctx, x.tn, "10001", oddTime.Add(time.Hour)) }, []string{"KL-3"}},
+			{"DeleteTenant", func() error { return s.DeleteTenant(ctx, x.tn) }, all},
 		}
 		for _, w := range writes {
-			before, otherBefore := version(x.tn.ID), version(other.tn.ID)
-			must(t, w.do())
-			if got := version(x.tn.ID) != before; got != w.changes {
-				t.Errorf("%s: version changed = %v, want %v", w.name, got, w.changes)
+			before := map[string]store.DataVersion{}
+			for _, k := range all {
+				before[k] = version(x.tn.ID, k)
 			}
-			if version(other.tn.ID) != otherBefore {
+			otherBefore := version(other.tn.ID, "KL-9")
+			must(t, w.do())
+			for _, k := range all {
+				want := slices.Contains(w.changed, k)
+				if got := version(x.tn.ID, k) != before[k]; got != want {
+					t.Errorf("%s: version of %s changed = %v, want %v", w.name, k, got, want)
+				}
+			}
+			if version(other.tn.ID, "KL-9") != otherBefore {
 				t.Errorf("%s: another site's version changed", w.name)
 			}
 		}
@@ -93,28 +111,32 @@ func TestDataChangesReachOtherReplicas(t *testing.T) {
 	pid := recv(t, ev.pids, "listener pid")
 
 	x := newSite(t, writer, uniqueKey("replicas"))
-	v0 := waitVersion(t, reader, x.tn.ID, func(store.DataVersion, bool) bool { return true })
+	v0 := waitVersion(t, reader, x.tn.ID, "KL-1", func(store.DataVersion, bool) bool { return true })
 	must(t, writer.AddIssueLink(ctx, x.tn, "KL-1", store.EntityCommit, sha("c1")))
-	v1 := waitVersion(t, reader, x.tn.ID, func(v store.DataVersion, ok bool) bool { return ok && v != v0 })
+	v1 := waitVersion(t, reader, x.tn.ID, "KL-1", func(v store.DataVersion, ok bool) bool { return ok && v != v0 })
 
 	// While the watcher is away, nothing the reader reads may be cached.
 	killBackend(t, url, pid)
 	recv(t, ev.reconnects, "onReconnect after the connection was killed")
 	// Whatever happened in between, the version after the reconnect is new.
-	v2 := waitVersion(t, reader, x.tn.ID, func(_ store.DataVersion, ok bool) bool { return ok })
+	v2 := waitVersion(t, reader, x.tn.ID, "KL-1", func(_ store.DataVersion, ok bool) bool { return ok })
 	if v2 == v1 || v2 == v0 {
 		t.Fatal("the version after a reconnect equals one from before it")
 	}
-	must(t, writer.AddIssueLink(ctx, x.tn, "KL-2", store.EntityCommit, sha("c2")))
-	waitVersion(t, reader, x.tn.ID, func(v store.DataVersion, ok bool) bool { return ok && v != v2 })
+	// A delivery changes every issue of the site.
+	w0 := waitVersion(t, reader, x.tn.ID, "KL-2", func(_ store.DataVersion, ok bool) bool { return ok })
+	push := pushOf("", "c2 KL-7 other work")
+	must(t, writer.RecordEvent(ctx, x.tn, x.src, accepted("after-reconnect"), &push))
+	waitVersion(t, reader, x.tn.ID, "KL-2", func(v store.DataVersion, ok bool) bool { return ok && v != w0 })
 }
 
-// waitVersion polls the reader's version of tenant id until done accepts it.
-func waitVersion(t *testing.T, s *store.Store, id int64, done func(store.DataVersion, bool) bool) store.DataVersion {
+// waitVersion polls s's version of issue key of tenant id until done
+// accepts it.
+func waitVersion(t *testing.T, s *store.Store, id int64, key string, done func(store.DataVersion, bool) bool) store.DataVersion {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		v, ok := s.DataVersion(id)
+		v, ok := s.DataVersion(id, key)
 		if done(v, ok) {
 			return v
 		}
@@ -130,7 +152,7 @@ func waitVersion(t *testing.T, s *store.Store, id int64, done func(store.DataVer
 // not listening, or a cache would keep serving what they changed.
 func TestDataVersionUnusableWithoutWatcher(t *testing.T) {
 	s := dbtest.PostgresStore(t)
-	if _, ok := s.DataVersion(1); !ok {
+	if _, ok := s.DataVersion(1, "KL-1"); !ok {
 		t.Fatal("a replica that never watched has no usable version; it is the only writer it knows of")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,14 +162,14 @@ func TestDataVersionUnusableWithoutWatcher(t *testing.T) {
 		done <- s.WatchTenants(ctx, func(string, string) {}, func() { listening <- struct{}{} })
 	}()
 	recv(t, listening, "watcher listening")
-	if _, ok := s.DataVersion(1); !ok {
+	if _, ok := s.DataVersion(1, "KL-1"); !ok {
 		t.Fatal("DataVersion is not usable while the watcher listens")
 	}
 	cancel()
 	if err := recv(t, done, "WatchTenants to return"); err != nil {
 		t.Fatalf("WatchTenants = %v after cancel, want nil", err)
 	}
-	if _, ok := s.DataVersion(1); ok {
+	if _, ok := s.DataVersion(1, "KL-1"); ok {
 		t.Fatal("DataVersion is usable after the watcher stopped")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -54,12 +55,15 @@ func (s *Store) UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is JiraIs
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: upsert jira issue: %w", err)
 	}
-	defer s.changed(t.ID)
 	if is.IssueID == "" || is.IssueKey == "" {
 		return errors.New("store: upsert jira issue: issue id and key are required")
 	}
+	var touched []string // stays nil unless the write is known to have ended well
+	defer func() { s.changedIssues(t.ID, touched) }()
+	var prev string
 	err := s.tx(ctx, func(tx *gorm.DB) error {
-		prev, err := s.upsertJiraIssue(tx, t, is)
+		var err error
+		prev, err = s.upsertJiraIssue(tx, t, is)
 		if err != nil || !moved(prev, is.IssueKey) {
 			return err
 		}
@@ -68,7 +72,21 @@ func (s *Store) UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is JiraIs
 	if err != nil {
 		return fmt.Errorf("store: upsert jira issue: %w", err)
 	}
+	touched = issueKeys(is.IssueKey, prev)
 	return nil
+}
+
+// issueKeys is the non-empty keys among keys: what a Jira issue write
+// changed is shown only on the panels of the issue's key, and of the key it
+// had before a move.
+func issueKeys(keys ...string) []string {
+	var out []string
+	for _, k := range keys {
+		if k != "" && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // moved reports whether an issue event moved the issue from key prev to
@@ -101,32 +119,38 @@ func (s *Store) DeleteJiraIssue(ctx context.Context, t *tenant.Tenant, issueID s
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: delete jira issue: %w", err)
 	}
-	defer s.changed(t.ID)
-	err := s.tx(ctx, func(tx *gorm.DB) error { return s.deleteJiraIssue(tx, t, issueID, at) })
+	var touched []string // stays nil unless the write is known to have ended well
+	defer func() { s.changedIssues(t.ID, touched) }()
+	var key string
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var err error
+		key, err = s.deleteJiraIssue(tx, t, issueID, at)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: delete jira issue: %w", err)
 	}
+	touched = issueKeys(key)
 	return nil
 }
 
 // deleteJiraIssue is DeleteJiraIssue inside the caller's transaction.
-func (s *Store) deleteJiraIssue(tx *gorm.DB, t *tenant.Tenant, issueID string, at time.Time) error {
-	var key string
-	err := queryRow(tx, `UPDATE jira_issues SET deleted_at = ?
+func (s *Store) deleteJiraIssue(tx *gorm.DB, t *tenant.Tenant, issueID string, at time.Time) (key string, err error) {
+	err = queryRow(tx, `UPDATE jira_issues SET deleted_at = ?
 		WHERE tenant_id = ? AND issue_id = ? AND deleted_at IS NULL
 		RETURNING issue_key`,
 		s.ts(at), t.ID, issueID).Scan(&key)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	var deployments []string
 	err = tx.Raw(`SELECT entity_id FROM issue_links
 		WHERE tenant_id = ? AND issue_key = ? AND entity_type = 'deployment'`, t.ID, key).Scan(&deployments).Error
 	if err != nil {
-		return err
+		return "", err
 	}
 	err = tx.Exec(`DELETE FROM issue_links
 		WHERE tenant_id = ? AND issue_key = ?
@@ -134,12 +158,12 @@ func (s *Store) deleteJiraIssue(tx *gorm.DB, t *tenant.Tenant, issueID string, a
 				WHERE tenant_id = ? AND issue_key = ? AND deleted_at IS NULL)`,
 		t.ID, key, t.ID, key).Error
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := syncLinkedProjects(tx, t, deployments); err != nil {
-		return fmt.Errorf("linked projects: %w", err)
+		return "", fmt.Errorf("linked projects: %w", err)
 	}
-	return syncIssueStarts(tx, t, key)
+	return key, syncIssueStarts(tx, t, key)
 }
 
 // JiraIssueByKey returns the live issue of t with the given key, or an error

@@ -95,10 +95,14 @@ func (s *Store) ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev Ji
 	if err := checkTenant(t); err != nil {
 		return fmt.Errorf("store: apply jira issue event: %w", err)
 	}
-	defer s.changed(t.ID)
 	if err := ev.validate(); err != nil {
 		return fmt.Errorf("store: apply jira issue event: %w", err)
 	}
+	// What an issue event changes is shown only for the issue's key, and
+	// for the key it had before a move or when it was deleted.
+	var touched []string // stays nil unless the write is known to have ended well
+	defer func() { s.changedIssues(t.ID, touched) }()
+	var prev string
 	deliveryID := ""
 	if ev.DeliveryID != "" {
 		deliveryID = cleanDeliveryID(ev.DeliveryID)
@@ -116,9 +120,12 @@ func (s *Store) ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev Ji
 			}
 		}
 		if ev.Deleted {
-			return s.deleteJiraIssue(tx, t, ev.Issue.IssueID, ev.Issue.UpdatedAt)
+			var err error
+			prev, err = s.deleteJiraIssue(tx, t, ev.Issue.IssueID, ev.Issue.UpdatedAt)
+			return err
 		}
-		prev, err := s.upsertJiraIssue(tx, t, ev.Issue)
+		var err error
+		prev, err = s.upsertJiraIssue(tx, t, ev.Issue)
 		if err != nil {
 			return fmt.Errorf("upsert issue: %w", err)
 		}
@@ -147,6 +154,7 @@ func (s *Store) ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev Ji
 	if err != nil {
 		return fmt.Errorf("store: apply jira issue event: %w", err)
 	}
+	touched = issueKeys(ev.Issue.IssueKey, prev)
 	if deliveryID != "" {
 		// Pruning is housekeeping: the event is stored whether or not it
 		// works, and the next claim of t tries again. The (tenant_id,

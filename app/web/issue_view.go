@@ -40,7 +40,7 @@ type issuePage struct {
 }
 
 // serveIssueView answers a page about the issue named in the query, always
-// within the verified tenant, from the issue view cache when the site's data
+// within the verified tenant, from the issue view cache when the issue's data
 // has not changed since the page was rendered.
 func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 	key := c.QueryParam("issueKey")
@@ -53,7 +53,7 @@ func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 	ck := issueViewKey{tenantID: t.ID, issueKey: key, page: p.name}
 	// Taken before the read: a write that ends during the read changes the
 	// version, so what the read saw is never cached as newer than it is.
-	version, cacheable := s.deps.Store.DataVersion(t.ID)
+	version, cacheable := s.deps.Store.DataVersion(t.ID, key)
 	cacheable = cacheable && s.views != nil
 	if cacheable {
 		if e, ok := s.views.get(ck, version, t.DisplayURL, now); ok {

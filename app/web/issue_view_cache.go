@@ -10,7 +10,7 @@ import (
 )
 
 // IssueViewCacheTTL bounds how long a rendered issue panel is served from the
-// cache. Writes to a site's data clear its panels at once (see
+// cache. Writes clear the panels they change at once (see
 // store.DataVersion); the TTL keeps relative times ("5 min ago") close to
 // true and bounds what another replica may serve if an announcement of a
 // change is lost.
@@ -21,7 +21,8 @@ const IssueViewCacheTTL = 15 * time.Second
 const maxCachedView = 64 << 10
 
 // IssueViewCache holds rendered issue panels and summaries, keyed by site,
-// issue and page, each valid only for the site-data version it was read at.
+// issue and page, each valid only for the version of the issue's data
+// (store.DataVersion) it was read at.
 // Jira loads an issue's panel on every view of the issue, with a new token
 // each time; the token is still verified on every request, and only what
 // the store would have answered is reused. It is safe for concurrent use.

@@ -102,7 +102,7 @@ func TestIssueViewCacheGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := dbtest.SQLiteStore(t)
-	v1, _ := st.DataVersion(1)
+	v1, _ := st.DataVersion(1, "OPS-7")
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	k := issueViewKey{tenantID: 1, issueKey: "OPS-7", page: "panel"}
 	c.put(k, &issueViewEntry{version: v1, siteURL: "https://acme.atlassian.net", renderedAt: at, html: []byte("<p>cached</p>")})
@@ -116,7 +116,7 @@ func TestIssueViewCacheGet(t *testing.T) {
 		ProductType: "jira", SharedSecret: []byte("0123456789abcdef0123456789abcdef")})
 	must(err)
 	must(st.AddIssueLink(t.Context(), tn, "OPS-7", store.EntityCommit, "c1"))
-	v2, _ := st.DataVersion(tn.ID)
+	v2, _ := st.DataVersion(tn.ID, "OPS-7")
 	if tn.ID != 1 {
 		t.Fatalf("tenant id %d, want 1 on an empty database", tn.ID)
 	}

@@ -192,12 +192,21 @@ func TestObserveIssueViewCache(t *testing.T) {
 		load() // read and rendered
 		load() // from the cache
 		h.deliverOPS7()
-		load() // the delivery made the cached page stale
+		load() // the delivery made the site's cached pages stale
 		load()
+		// An event about another issue leaves OPS-7's page cached; one
+		// about OPS-7 does not.
+		for _, key := range []string{"OPS-8", "OPS-7"} {
+			if rec := h.issueWebhook(acme, "/jira/webhooks/issue-updated", "jira:issue_updated", key, "100"+key[4:],
+				"Edited", "In Progress", "indeterminate"); rec.Code != http.StatusNoContent {
+				t.Fatalf("issue webhook: %d %s", rec.Code, rec.Body)
+			}
+			load()
+		}
 		exposed := scrape(t, m)
 		for _, want := range []string{
-			`keyline_issue_view_cache_requests_total{result="hit"} 2`,
-			`keyline_issue_view_cache_requests_total{result="miss"} 2`,
+			`keyline_issue_view_cache_requests_total{result="hit"} 3`,
+			`keyline_issue_view_cache_requests_total{result="miss"} 3`,
 		} {
 			if !strings.Contains(exposed, want) {
 				t.Errorf("metrics lack %s", want)

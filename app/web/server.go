@@ -51,9 +51,9 @@ type Store interface {
 	ShippedIssues(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope, limit int) ([]store.ShippedIssue, bool, error)
 	IssuesShipped(ctx context.Context, t *tenant.Tenant, keys []string, types []devops.EnvironmentType) ([]store.ShippedIssue, error)
 	DeploymentsNumbered(ctx context.Context, t *tenant.Tenant, environment, service string, seq int64) ([]store.ReleaseDeployment, error)
-	// DataVersion says whether the site's data may have changed since an
-	// earlier call; see IssueViewCache.
-	DataVersion(tenantID int64) (store.DataVersion, bool)
+	// DataVersion says whether what is shown for an issue may have changed
+	// since an earlier call; see IssueViewCache.
+	DataVersion(tenantID int64, issueKey string) (store.DataVersion, bool)
 }
 
 // JiraAPI answers questions only the tenant's Jira can: who may see what,
