@@ -47,6 +47,9 @@ type PanelIssue struct {
 	Key        string // e.g. PAY-7
 	ID         string // Jira's numeric id
 	ProjectKey string
+	// Summary is the issue's title as seeded; Jira issue events carry it,
+	// so the load test's events keep it.
+	Summary string
 }
 
 // PanelSite is one Jira site whose issue panels are loaded: its client key,
@@ -134,10 +137,9 @@ func (g IssuePanels) Generator() (Generator, error) {
 			return nil, fmt.Errorf("loadtest: site %q has no client key or shared secret", s.BaseURL)
 		}
 		secrets[si] = s.SharedSecret
-		accounts := make([]string, usersPerSite)
-		for i := range accounts {
-			sum := sha1.Sum([]byte(s.ClientKey + "/user/" + strconv.Itoa(i)))
-			accounts[i] = jsonString(hex.EncodeToString(sum[:12])) // Atlassian account ids are 24 hex digits
+		accounts := panelAccountIDs(s.ClientKey)
+		for i, a := range accounts {
+			accounts[i] = jsonString(a)
 		}
 		for _, is := range s.Issues {
 			query := PanelQuery(is, s.BaseURL, g.AppKey)
@@ -177,6 +179,17 @@ func (g IssuePanels) Generator() (Generator, error) {
 				Header: header, Host: u.Host}, nil
 		}
 	}, nil
+}
+
+// panelAccountIDs are the synthetic users of the site of clientKey
+// (usersPerSite of them), as Atlassian account ids: 24 hex digits.
+func panelAccountIDs(clientKey string) []string {
+	ids := make([]string, usersPerSite)
+	for i := range ids {
+		sum := sha1.Sum([]byte(clientKey + "/user/" + strconv.Itoa(i)))
+		ids[i] = hex.EncodeToString(sum[:12])
+	}
+	return ids
 }
 
 // jsonString is s as encoding/json writes it, which is what golang-jwt's
@@ -507,7 +520,8 @@ func (h *panelHistory) sha(r *panelRepo) string {
 // so a caller can name a site's issues without seeding it again.
 func PanelIssueN(n int) PanelIssue {
 	p := panelProjects[(n-1)%len(panelProjects)]
-	return PanelIssue{Key: p.key + "-" + strconv.Itoa(n), ID: strconv.Itoa(10000 + n), ProjectKey: p.key}
+	return PanelIssue{Key: p.key + "-" + strconv.Itoa(n), ID: strconv.Itoa(10000 + n), ProjectKey: p.key,
+		Summary: panelSummaries[(n-1)%len(panelSummaries)]}
 }
 
 // issue returns issue n (1-based; issues must be asked for in order) with
@@ -518,7 +532,7 @@ func (h *panelHistory) issue(n int) (PanelIssue, *devops.Batch, store.JiraIssueE
 	r := h.repos[(n-1)%len(h.repos)]
 	p := r.project
 	is := PanelIssueN(n)
-	summary := panelSummaries[(n-1)%len(panelSummaries)]
+	summary := is.Summary
 	// The newest issue starts three days before the end, so even its
 	// production deployment and incident lie in the past.
 	begin := h.until.Add(-time.Duration(h.issues-n)*issueSpacing - 72*time.Hour)

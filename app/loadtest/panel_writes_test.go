@@ -3,14 +3,19 @@ package loadtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/keyline/keyline/app/connect"
 	"github.com/keyline/keyline/app/devops"
 	"github.com/keyline/keyline/app/ingest"
 )
@@ -95,6 +100,222 @@ func TestPanelWritesAreSignedNewBuilds(t *testing.T) {
 	}
 	if id := ingest.DeliveryID(ingest.KindGeneric, req.Header); ids[id] {
 		t.Errorf("the second run repeats delivery id %q", id)
+	}
+}
+
+func eventSites() []PanelSite {
+	return []PanelSite{
+		{ClientKey: "client-a", BaseURL: "https://a.atlassian.invalid", SharedSecret: []byte("secret-a"),
+			Issues: []PanelIssue{PanelIssueN(1), PanelIssueN(2)}},
+		{ClientKey: "client-b", BaseURL: "https://b.atlassian.invalid/", SharedSecret: []byte("secret-b"),
+			Issues: []PanelIssue{PanelIssueN(3)}},
+	}
+}
+
+// sentEvent is what the server reads of a Jira issue event (web's
+// issueEvent), decoded as strictly as it does: a field of the wrong type
+// fails.
+type sentEvent struct {
+	Timestamp    int64  `json:"timestamp"`
+	WebhookEvent string `json:"webhookEvent"`
+	Issue        *struct {
+		ID     string `json:"id"`
+		Key    string `json:"key"`
+		Fields struct {
+			Summary string `json:"summary"`
+			Status  *struct {
+				ID             string `json:"id"`
+				Name           string `json:"name"`
+				StatusCategory struct {
+					Key string `json:"key"`
+				} `json:"statusCategory"`
+			} `json:"status"`
+			Project struct {
+				Key string `json:"key"`
+			} `json:"project"`
+		} `json:"fields"`
+	} `json:"issue"`
+	Changelog *struct {
+		Items []struct {
+			Field      string `json:"field"`
+			FieldType  string `json:"fieldtype"`
+			From       string `json:"from"`
+			FromString string `json:"fromString"`
+			To         string `json:"to"`
+			ToString   string `json:"toString"`
+		} `json:"items"`
+	} `json:"changelog"`
+}
+
+// Every issue event is a jira:issue_updated webhook to the Jira app's
+// webhook URL, with a token golang-jwt verifies with its site's shared
+// secret, whose qsh is the request's; it moves one of its site's issues to
+// the next status, keeping its summary and project, later than every
+// earlier event, under a webhook identifier of its own. The n-th event of
+// the run, by whichever worker, goes to site (n−1) mod len(Sites).
+func TestPanelIssueEventsAreSignedStatusChanges(t *testing.T) {
+	sites := eventSites()
+	now := time.Date(2026, 11, 25, 17, 0, 0, 123456789, time.UTC)
+	const lifetime = 2 * time.Minute
+	gen, err := PanelIssueEvents{BaseURL: "http://127.0.0.1:8080/", Sites: sites, RunID: "r1", TokenLifetime: lifetime,
+		Now: func() time.Time { return now }}.Generator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[string]panelEventStatus{}
+	for _, st := range panelEventStatuses {
+		statuses[st.name] = st
+	}
+	workers := []NextFunc{gen(0), gen(1)}
+	ids := map[string]bool{}
+	lastStatus := map[string]string{} // site/issue → status of its previous event
+	var lastTimestamp int64
+	for i := range 30 {
+		req, err := workers[i%3%2]() // the workers take turns unevenly
+		if err != nil {
+			t.Fatal(err)
+		}
+		site := sites[i%len(sites)]
+		if req.Method != http.MethodPost || req.URL.Path != "/jira/webhooks/issue-updated" || req.URL.Host != "127.0.0.1:8080" || req.URL.RawQuery != "" {
+			t.Fatalf("event %d: %s %s, want POST /jira/webhooks/issue-updated", i, req.Method, req.URL)
+		}
+		tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "JWT ")
+		if !ok {
+			t.Fatalf("event %d: Authorization %q", i, req.Header.Get("Authorization"))
+		}
+		var claims connect.Claims
+		_, err = jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return site.SharedSecret, nil },
+			jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(func() time.Time { return now }),
+			jwt.WithIssuer(site.ClientKey))
+		if err != nil {
+			t.Fatalf("event %d: token of %s: %v", i, site.ClientKey, err)
+		}
+		qsh, err := connect.QSH(req.Method, req.URL.Path, req.URL.RawQuery, "/jira")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if claims.QSH != qsh || !claims.IssuedAt.Equal(now.Truncate(time.Second)) ||
+			!claims.ExpiresAt.Equal(now.Add(lifetime).Truncate(time.Second)) ||
+			!slices.Contains(panelAccountIDs(site.ClientKey), claims.Subject) {
+			t.Errorf("event %d: claims %+v, want qsh %s", i, claims, qsh)
+		}
+		id := req.Header.Get("X-Atlassian-Webhook-Identifier")
+		if id == "" || ids[id] {
+			t.Errorf("event %d: webhook identifier %q empty or repeated", i, id)
+		}
+		ids[id] = true
+
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev sentEvent
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Fatalf("event %d: the server would refuse it: %v\n%s", i, err, body)
+		}
+		if ev.WebhookEvent != "jira:issue_updated" || ev.Issue == nil || ev.Issue.Fields.Status == nil || ev.Changelog == nil {
+			t.Fatalf("event %d: %s", i, body)
+		}
+		at := slices.IndexFunc(site.Issues, func(is PanelIssue) bool { return is.Key == ev.Issue.Key })
+		if at < 0 {
+			t.Fatalf("event %d: issue %s is not one of site %d's", i, ev.Issue.Key, i%len(sites))
+		}
+		is := site.Issues[at]
+		if !devops.ValidIssueKey(ev.Issue.Key) || ev.Issue.ID != is.ID || ev.Issue.Fields.Summary != is.Summary || is.Summary == "" ||
+			ev.Issue.Fields.Project.Key != is.ProjectKey {
+			t.Errorf("event %d: issue %+v, want %+v", i, ev.Issue, is)
+		}
+		if _, err := strconv.ParseUint(ev.Issue.ID, 10, 63); err != nil {
+			t.Errorf("event %d: issue id %q is not numeric", i, ev.Issue.ID)
+		}
+		if ev.Timestamp <= lastTimestamp || ev.Timestamp < now.UnixMilli() {
+			t.Errorf("event %d: timestamp %d not after the last, %d, and now", i, ev.Timestamp, lastTimestamp)
+		}
+		lastTimestamp = ev.Timestamp
+		st := ev.Issue.Fields.Status
+		want, ok := statuses[st.Name]
+		if !ok || st.ID != want.id || st.StatusCategory.Key != want.category {
+			t.Errorf("event %d: status %+v", i, st)
+		}
+		if items := ev.Changelog.Items; len(items) != 1 || items[0].Field != "status" || items[0].FieldType != "jira" ||
+			items[0].To != st.ID || items[0].ToString != st.Name || statuses[items[0].FromString].id != items[0].From {
+			t.Errorf("event %d: changelog %+v, status %+v", i, ev.Changelog, st)
+		}
+		// Each event changes the status of its issue: from the one its
+		// previous event set, to another.
+		key := fmt.Sprint(i%len(sites), "/", is.Key)
+		if prev, seen := lastStatus[key]; seen && (prev == st.Name || ev.Changelog.Items[0].FromString != prev) {
+			t.Errorf("event %d: %s moves %s → %s after its previous event set %s", i, key, ev.Changelog.Items[0].FromString, st.Name, prev)
+		}
+		lastStatus[key] = st.Name
+	}
+	if len(lastStatus) != 3 {
+		t.Errorf("30 events wrote %d of the 3 issues", len(lastStatus))
+	}
+	// A second run's webhook identifiers are its own.
+	gen2, err := PanelIssueEvents{BaseURL: "http://127.0.0.1:8080", Sites: sites, RunID: "r2"}.Generator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := gen2(0)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := req.Header.Get("X-Atlassian-Webhook-Identifier"); ids[id] {
+		t.Errorf("the second run repeats webhook identifier %q", id)
+	}
+}
+
+func TestPanelIssueEventsRejectsBadConfig(t *testing.T) {
+	site := func(f func(*PanelSite)) []PanelSite {
+		s := eventSites()
+		f(&s[1])
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		g    PanelIssueEvents
+	}{
+		{"no sites", PanelIssueEvents{RunID: "r"}},
+		{"no run id", PanelIssueEvents{Sites: eventSites()}},
+		{"bad base URL", PanelIssueEvents{RunID: "r", BaseURL: "127.0.0.1:8080", Sites: eventSites()}},
+		{"no client key", PanelIssueEvents{RunID: "r", Sites: site(func(s *PanelSite) { s.ClientKey = "" })}},
+		{"no secret", PanelIssueEvents{RunID: "r", Sites: site(func(s *PanelSite) { s.SharedSecret = nil })}},
+		{"no issues", PanelIssueEvents{RunID: "r", Sites: site(func(s *PanelSite) { s.Issues = nil })}},
+		{"bad issue key", PanelIssueEvents{RunID: "r", Sites: site(func(s *PanelSite) { s.Issues = []PanelIssue{{Key: "a b", ID: "1"}} })}},
+		{"bad issue id", PanelIssueEvents{RunID: "r", Sites: site(func(s *PanelSite) { s.Issues = []PanelIssue{{Key: "PAY-1", ID: "x1"}} })}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.g.Generator(); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+	if _, err := (PanelIssueEvents{RunID: "r", BaseURL: "http://127.0.0.1:8080", Sites: eventSites()}).Generator(); err != nil {
+		t.Errorf("a good configuration: %v", err)
+	}
+}
+
+func TestCheckIssueEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		status    int
+		body      string
+		wantLabel string
+		wantErr   string // "" for accepted
+	}{
+		{name: "recorded", status: 204, wantLabel: "recorded"},
+		{name: "200 is not Keyline's answer", status: 200, body: "{}", wantLabel: "status 200", wantErr: "status 200: OK"},
+		{name: "JSON error", status: 400, body: `{"error":"issue.id is missing or not numeric"}`, wantLabel: "status 400",
+			wantErr: "status 400: issue.id is missing or not numeric"},
+		{name: "no reason", status: 502, wantLabel: "status 502", wantErr: "status 502: Bad Gateway"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			label, err := CheckIssueEvent(tc.status, []byte(tc.body))
+			if label != tc.wantLabel || (err == nil) != (tc.wantErr == "") || err != nil && err.Error() != tc.wantErr {
+				t.Errorf("CheckIssueEvent(%d, %q) = %q, %v; want %q, %q", tc.status, tc.body, label, err, tc.wantLabel, tc.wantErr)
+			}
+		})
 	}
 }
 

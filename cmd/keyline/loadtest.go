@@ -62,12 +62,19 @@ panel   seeds --tenants synthetic Jira sites, loadtest-panel-1 … -N, each with
         finished build of a random seeded issue, one build per issue and
         run, so panels grow by one build per run however many writes.
         Every write changes its site's data, so the server's cached panels
-        of that site are rendered again. Writes are sent by ceil(R/10)
-        workers (at most 32), apart from --concurrency and --rate, which
-        are the loads', and reported apart; one answered other than 200
-        "accepted" fails the run. The server's default rate limits (50/s
-        per source, 200/s per site) allow up to 50/s per site, so R up to
-        50 × --tenants.
+        of that site are rendered again. With --write-kind jira the writes
+        are instead Jira jira:issue_updated webhooks, POSTed to
+        <url>/jira/webhooks/issue-updated with a new JWT each, signed with
+        the site's shared secret as Jira signs them: each moves a random
+        seeded issue to its next status (In Progress, In Review, Done, in
+        turn), so only that issue's cached panel is rendered again. Writes
+        are sent by ceil(R/10) workers (at most 32), apart from
+        --concurrency and --rate, which are the loads', and reported apart;
+        a build answered other than 200 "accepted", or an issue event
+        answered other than 204, fails the run. The server's default rate
+        limits (50/s per source, 200/s per site) allow builds up to 50/s
+        per site, so R up to 50 × --tenants; Jira's webhooks have no such
+        limit.
 
 flags:
   --url http://127.0.0.1:8080  where the server listens
@@ -83,13 +90,17 @@ ingest only:
   --sources 4                  GitHub sources per site
 panel only:
   --issues 50                  issues per site
-  --write-rate 0               deliveries per second to the sites during the
+  --write-rate 0               writes per second to the sites during the
                                run, in all; 0: none
+  --write-kind build           what each write is: build (a generic-API build
+                               delivery) or jira (a Jira issue-updated
+                               webhook); needs --write-rate
 
 The exit status is 1 when any measured request failed or got no answer at
 all: for ingest, any answer other than 200 "accepted"; for panel, any answer
 other than 200 with the requested issue's panel, or a write answered other
-than 200 "accepted". The error line says which.
+than 200 "accepted" (a build) or 204 (a Jira issue event). The error line
+says which.
 Run it against a database of its own: it adds sites and data to it.
 
 ` + floodUsage + `
@@ -135,6 +146,7 @@ type loadtestFlags struct {
 	sources     int
 	issues      int
 	writeRate   float64
+	writeKind   string
 	timeout     time.Duration
 	asJSON      bool
 }
@@ -210,7 +222,8 @@ func parseLoadtestFlags(scenario string, args []string) (*loadtestFlags, error) 
 		fs.IntVar(&f.sources, "sources", 4, "GitHub sources per site")
 	case "panel":
 		fs.IntVar(&f.issues, "issues", 50, "issues per site")
-		fs.Float64Var(&f.writeRate, "write-rate", 0, "deliveries per second to the sites during the run; 0: none")
+		fs.Float64Var(&f.writeRate, "write-rate", 0, "writes per second to the sites during the run; 0: none")
+		fs.StringVar(&f.writeKind, "write-kind", writeKindBuild, "what each write is: build or jira")
 	}
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "time limit of one request")
 	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
@@ -220,6 +233,8 @@ func parseLoadtestFlags(scenario string, args []string) (*loadtestFlags, error) 
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	kindSet := false
+	fs.Visit(func(fl *flag.Flag) { kindSet = kindSet || fl.Name == "write-kind" })
 	u, err := serverURL(f.url)
 	if err != nil {
 		return nil, err
@@ -244,6 +259,11 @@ func parseLoadtestFlags(scenario string, args []string) (*loadtestFlags, error) 
 		return nil, fmt.Errorf("--issues %d: want 1 to %d", f.issues, maxLoadIssues)
 	case !(f.writeRate >= 0) || math.IsInf(f.writeRate, 0): // also NaN
 		return nil, fmt.Errorf("--write-rate %g: want 0 (no writes) or a positive rate", f.writeRate)
+	case scenario == "panel" && f.writeKind != writeKindBuild && f.writeKind != writeKindJira:
+		return nil, fmt.Errorf("--write-kind %q: want %s or %s", f.writeKind, writeKindBuild, writeKindJira)
+	case kindSet && f.writeRate == 0:
+		// Otherwise a run meant to write would quietly write nothing.
+		return nil, fmt.Errorf("--write-kind %s needs --write-rate", f.writeKind)
 	case f.timeout <= 0:
 		return nil, fmt.Errorf("--timeout %s: want a positive duration", f.timeout)
 	}
@@ -449,6 +469,14 @@ const panelSourceName = "loadtest-panel"
 // creation reveals its token and secret.
 const panelWritesSourceName = "loadtest-panel-writes"
 
+// The kinds of write of a panel run with --write-rate (--write-kind): a
+// generic-API build delivery, which makes all of its site's cached panels
+// stale, or a Jira issue event, which makes its issue's panel stale.
+const (
+	writeKindBuild = "build"
+	writeKindJira  = "jira"
+)
+
 // maxPanelWriters bounds the writers of a panel run: each has a write in
 // flight, so even at 32 the server's rate limits, not the writers, bound
 // what can be sent.
@@ -477,9 +505,10 @@ type panelResultJSON struct {
 	// Tokens says how tokens were made: one per request, as Jira does.
 	Tokens string           `json:"tokens"`
 	Report *loadtest.Report `json:"report"`
-	// WriteRate is --write-rate; Writes, the writes' report, is absent when
-	// it is 0.
+	// WriteRate is --write-rate; WriteKind (--write-kind) and Writes, the
+	// writes' report, are absent when it is 0.
 	WriteRate float64          `json:"write_rate"`
+	WriteKind string           `json:"write_kind,omitempty"`
 	Writes    *loadtest.Report `json:"writes,omitempty"`
 }
 
@@ -489,7 +518,10 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 		return err
 	}
 	began := time.Now()
-	sites, writeSources, found, dialect, err := seedPanelLoadtest(ctx, cfg, f.tenants, f.issues, f.writeRate > 0, stderr)
+	// Only build writes need a source; Jira's events are signed with the
+	// site's shared secret.
+	buildWrites := f.writeRate > 0 && f.writeKind == writeKindBuild
+	sites, writeSources, found, dialect, err := seedPanelLoadtest(ctx, cfg, f.tenants, f.issues, buildWrites, stderr)
 	if err != nil {
 		return fmt.Errorf("loadtest panel: seed: %w", err)
 	}
@@ -526,11 +558,18 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 		if err != nil {
 			return fmt.Errorf("loadtest panel: %w", err)
 		}
-		targets := make([]loadtest.PanelWriteSite, len(sites))
-		for i, s := range sites {
-			targets[i] = loadtest.PanelWriteSite{Source: writeSources[i], Issues: s.Issues}
+		var writes loadtest.Generator
+		check := loadtest.CheckIngest
+		if f.writeKind == writeKindJira {
+			writes, err = loadtest.PanelIssueEvents{BaseURL: f.url, Sites: sites, RunID: runID}.Generator()
+			check = loadtest.CheckIssueEvent
+		} else {
+			targets := make([]loadtest.PanelWriteSite, len(sites))
+			for i, s := range sites {
+				targets[i] = loadtest.PanelWriteSite{Source: writeSources[i], Issues: s.Issues}
+			}
+			writes, err = loadtest.PanelWrites{BaseURL: f.url, Sites: targets, RunID: runID}.Generator()
 		}
-		writes, err := loadtest.PanelWrites{BaseURL: f.url, Sites: targets, RunID: runID}.Generator()
 		if err != nil {
 			return fmt.Errorf("loadtest panel: %w", err)
 		}
@@ -538,12 +577,16 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 		// A client of its own: the writes must not wait for the panel
 		// loads' connections, nor take theirs.
 		run.Writes = loadtest.Config{Client: loadtest.NewKeepAliveClient(n, f.timeout), Concurrency: n,
-			Warmup: f.warmup, Duration: f.duration, Rate: f.writeRate, Generator: writes, Check: loadtest.CheckIngest}
+			Warmup: f.warmup, Duration: f.duration, Rate: f.writeRate, Generator: writes, Check: check}
 	}
 	if !f.asJSON {
 		fmt.Fprintf(stdout, "loading issue panels from %s with a new token per request: %s warm-up, then %s measured\n",
 			f.url, f.warmup, f.duration)
-		if f.writeRate > 0 {
+		switch {
+		case f.writeRate > 0 && f.writeKind == writeKindJira:
+			fmt.Fprintf(stdout, "meanwhile sending Jira issue-updated webhooks (a new status of a random issue) at %g/s in all, "+
+				"round-robin over the %d sites (%d workers)\n", f.writeRate, len(sites), run.Writes.Concurrency)
+		case f.writeRate > 0:
 			fmt.Fprintf(stdout, "meanwhile writing a build of a random issue at %g/s in all, round-robin over the %d sites (%d workers)\n",
 				f.writeRate, len(sites), run.Writes.Concurrency)
 		}
@@ -553,9 +596,13 @@ func loadtestPanel(ctx context.Context, f *loadtestFlags, env map[string]string,
 		return fmt.Errorf("loadtest panel: %w", runErr)
 	}
 	if f.asJSON {
-		err = writeJSON(stdout, panelResultJSON{Scenario: "panel", URL: f.url, Database: dialect, Tenants: len(sites),
+		res := panelResultJSON{Scenario: "panel", URL: f.url, Database: dialect, Tenants: len(sites),
 			AlreadySeeded: found, Issues: f.issues, SeedSeconds: seeded.Seconds(), Tokens: "new per request", Report: rep.Panels,
-			WriteRate: f.writeRate, Writes: rep.Writes})
+			WriteRate: f.writeRate, Writes: rep.Writes}
+		if f.writeRate > 0 {
+			res.WriteKind = f.writeKind
+		}
+		err = writeJSON(stdout, res)
 	} else {
 		err = rep.WriteText(stdout)
 	}

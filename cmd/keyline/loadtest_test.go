@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyline/keyline/app/config"
 	"github.com/keyline/keyline/app/loadtest"
@@ -418,13 +421,16 @@ func TestLoadtestFlags(t *testing.T) {
 		{"--write-rate", "-1"},
 		{"--write-rate", "NaN"},
 		{"--write-rate", "Inf"},
+		{"--write-rate", "5", "--write-kind", "ci"},
+		{"--write-kind", "jira"}, // without --write-rate, nothing would be written
+		{"--write-kind", "build"},
 	} {
 		code, _, errs := runScenario(nil, "panel", args...)
 		if code != 1 || !strings.Contains(errs, "loadtest panel:") {
 			t.Errorf("panel %v: code %d, stderr %q", args, code, errs)
 		}
 	}
-	for _, flag := range []string{"--issues", "--write-rate"} {
+	for _, flag := range []string{"--issues", "--write-rate", "--write-kind"} {
 		if code, _, errs := runLoad(nil, flag, "5"); code != 1 || !strings.Contains(errs, "loadtest ingest:") {
 			t.Errorf("ingest %s: code %d, stderr %q", flag, code, errs)
 		}
@@ -457,6 +463,7 @@ func TestLoadtestFlags(t *testing.T) {
 	if code := run(context.Background(), []string{"loadtest", "help"}, nil, &out, &errb); code != 0 ||
 		!strings.Contains(out.String(), "--concurrency") || !strings.Contains(out.String(), "--issues") ||
 		!strings.Contains(out.String(), "--flood-concurrency") || !strings.Contains(out.String(), "--write-rate") ||
+		!strings.Contains(out.String(), "--write-kind") ||
 		!strings.Contains(out.String(), "--flood-rate") {
 		t.Errorf("help: code %d, out %q", code, out.String())
 	}
@@ -566,6 +573,7 @@ func TestLoadtestPanelWritesEndToEnd(t *testing.T) {
 	}
 	var res struct {
 		WriteRate float64 `json:"write_rate"`
+		WriteKind string  `json:"write_kind"`
 		Report    struct {
 			Sent int `json:"sent"`
 		} `json:"report"`
@@ -578,7 +586,7 @@ func TestLoadtestPanelWritesEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
 	}
-	if res.WriteRate != 30 || res.Report.Sent == 0 || res.Writes == nil || res.Writes.Sent == 0 ||
+	if res.WriteRate != 30 || res.WriteKind != "build" || res.Report.Sent == 0 || res.Writes == nil || res.Writes.Sent == 0 ||
 		res.Writes.OK != res.Writes.Sent || res.Writes.Outcomes["accepted"] != res.Writes.OK {
 		t.Errorf("second run: %s", out)
 	}
@@ -590,6 +598,101 @@ func TestLoadtestPanelWritesEndToEnd(t *testing.T) {
 		if ids, _ := writeSources(ten); len(ids) != 1 || first[ids[0]] {
 			t.Errorf("%s after the re-run: write sources %v (first run's %v)", ten.ClientKey, ids, first)
 		}
+	}
+}
+
+// TestLoadtestPanelJiraWritesEndToEnd loads panels while Jira's issue events
+// for their issues come in, through a real in-process Keyline: every event
+// is verified and recorded (204), the written issues keep their summary and
+// project, and afterwards every written issue's panel shows the status
+// stored last, although the run had loaded (and the server cached) those
+// panels many times while the events came. No build write source is
+// created for such a run.
+func TestLoadtestPanelJiraWritesEndToEnd(t *testing.T) {
+	env, url, a := startKeyline(t)
+
+	began := time.Now()
+	code, out, errs := runScenario(env, "panel", "--tenants", "2", "--issues", "3", "--concurrency", "4",
+		"--duration", "1s", "--warmup", "200ms", "--write-rate", "20", "--write-kind", "jira", "--url", url)
+	if code != 0 {
+		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, want := range []string{"sending Jira issue-updated webhooks (a new status of a random issue) at 20/s", "(2 workers)",
+		"panels\n  requests ", "panel: ", "writes\n  requests ", "paced at 20/s", "recorded: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	cfg, err := config.Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	statuses := loadtest.PanelEventStatuses()
+	for n := 1; n <= 2; n++ {
+		ten, err := a.store.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-panel-", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := a.store.ListSources(ctx, ten)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list {
+			if s.Name == panelWritesSourceName {
+				t.Errorf("%s: a Jira-event run created write source %s", ten.ClientKey, s.ID)
+			}
+		}
+		written := 0
+		for i := 1; i <= 3; i++ {
+			is := loadtest.PanelIssueN(i)
+			got, err := a.store.JiraIssueByKey(ctx, ten, is.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.IssueID != is.ID || got.Summary != is.Summary || got.ProjectKey != is.ProjectKey {
+				t.Errorf("%s %s: stored %+v, want the seeded id, summary and project", ten.ClientKey, is.Key, got)
+			}
+			// The seeded history ends days ago; an event of the run is
+			// stamped with the time it was made.
+			if got.UpdatedAt.Before(began.Add(-time.Second)) {
+				continue
+			}
+			written++
+			if !slices.Contains(statuses, got.StatusName) {
+				t.Errorf("%s %s: stored status %q, want one of %v", ten.ClientKey, is.Key, got.StatusName, statuses)
+			}
+			shown := regexp.MustCompile(`data-testid="status"><span class="[^"]*">([^<]*)</span>`).
+				FindStringSubmatch(loadPanel(t, url, cfg.JiraAppKey(), ten, is))
+			if shown == nil || shown[1] != got.StatusName {
+				t.Errorf("%s %s: the panel shows status %q, want the last one written, %q", ten.ClientKey, is.Key, shown, got.StatusName)
+			}
+		}
+		if written == 0 {
+			t.Errorf("%s: no issue has a status written by the run", ten.ClientKey)
+		}
+	}
+
+	code, out, errs = runScenario(env, "panel", "--tenants", "2", "--issues", "3", "--concurrency", "2",
+		"--duration", "300ms", "--warmup", "0s", "--write-rate", "30", "--write-kind", "jira", "--json", "--url", url)
+	if code != 0 {
+		t.Fatalf("second run: code %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	var res struct {
+		WriteRate float64 `json:"write_rate"`
+		WriteKind string  `json:"write_kind"`
+		Writes    *struct {
+			Sent     int            `json:"sent"`
+			OK       int            `json:"ok"`
+			Outcomes map[string]int `json:"outcomes"`
+		} `json:"writes"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
+	}
+	if res.WriteRate != 30 || res.WriteKind != "jira" || res.Writes == nil || res.Writes.Sent == 0 ||
+		res.Writes.OK != res.Writes.Sent || res.Writes.Outcomes["recorded"] != res.Writes.OK {
+		t.Errorf("second run: %s", out)
 	}
 }
 
