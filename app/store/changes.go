@@ -15,9 +15,9 @@ import (
 // (what is shown for that issue only). Issue keys hold no commas or colons.
 const dataChannel = "keyline_data"
 
-// keyStripes is how many counters the issue keys share. Two keys on one
-// stripe only make each other's cached pages stale more often.
-const keyStripes = 4096
+// keyStripes is how many counters the sites' issue keys share. Two keys on
+// one stripe only make each other's cached pages stale more often.
+const keyStripes = 1 << 16
 
 // Announcement timing. Changes are announced after they commit, gathered for
 // announceGather so that a burst of deliveries costs one NOTIFY, not one per
@@ -52,7 +52,7 @@ type dataChanges struct {
 	// counts maps tenant id to *atomic.Uint64: writes to the whole site.
 	counts sync.Map
 	// keys counts writes that changed only some issues' pages, by stripe of
-	// the issue key (keyStripe), whatever the site.
+	// the site and issue key (keyStripe).
 	keys [keyStripes]atomic.Uint64
 	// shared is set once the watcher has started: from then on other
 	// replicas' writes count, and versions can be trusted only while
@@ -71,12 +71,18 @@ func newDataChanges() *dataChanges {
 	return &dataChanges{pending: map[string]struct{}{}, wake: make(chan struct{}, 1)}
 }
 
-// keyStripe is the stripe of issueKey: FNV-1a, as hash/fnv computes it, but
-// without hash/fnv's two allocations, because every panel load asks. It is
-// the same in every process, so tests can rely on which keys share one.
-func keyStripe(issueKey string) int {
+// keyStripe is the stripe of issueKey of tenant tenantID: FNV-1a over the
+// tenant id's eight bytes and the key, as hash/fnv computes it, but without
+// hash/fnv's allocations, because every panel load asks. The tenant is part
+// of it so that sites whose projects share keys (PAY-1 on many sites) do not
+// clear each other's pages. It is the same in every process.
+func keyStripe(tenantID int64, issueKey string) int {
 	const offset32, prime32 = 2166136261, 16777619
 	h := uint32(offset32)
+	for i := range 8 {
+		h ^= uint32(byte(uint64(tenantID) >> (8 * i)))
+		h *= prime32
+	}
 	for i := 0; i < len(issueKey); i++ {
 		h ^= uint32(issueKey[i])
 		h *= prime32
@@ -101,7 +107,7 @@ func (s *Store) DataVersion(tenantID int64, issueKey string) (v DataVersion, ok 
 	if d.shared.Load() && !d.listening.Load() {
 		return DataVersion{}, false
 	}
-	return DataVersion{epoch: d.epoch.Load(), site: d.count(tenantID).Load(), key: d.keys[keyStripe(issueKey)].Load()}, true
+	return DataVersion{epoch: d.epoch.Load(), site: d.count(tenantID).Load(), key: d.keys[keyStripe(tenantID, issueKey)].Load()}, true
 }
 
 // changed records that a write to the site's data has ended. It must run
@@ -123,7 +129,7 @@ func (s *Store) changedIssues(tenantID int64, keys []string) {
 		return
 	}
 	for _, k := range keys {
-		s.changes.keys[keyStripe(k)].Add(1)
+		s.changes.keys[keyStripe(tenantID, k)].Add(1)
 		s.queueChange(strconv.FormatInt(tenantID, 10) + ":" + k)
 	}
 }
@@ -153,7 +159,7 @@ func (d *dataChanges) changedElsewhere(payload string) bool {
 			return false
 		}
 		if scoped {
-			d.keys[keyStripe(key)].Add(1)
+			d.keys[keyStripe(id, key)].Add(1)
 		} else {
 			d.count(id).Add(1)
 		}

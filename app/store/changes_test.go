@@ -28,10 +28,26 @@ func TestDataVersionFollowsWrites(t *testing.T) {
 			}
 			return v
 		}
+		// Keys on stripes of their own, so that a write to one cannot
+		// change another's version by sharing its counter.
+		used := map[int]bool{store.KeyStripe(x.tn.ID, "KL-1"): true}
+		pick := func(id int64, candidates ...string) string {
+			t.Helper()
+			for _, k := range candidates {
+				if st := store.KeyStripe(id, k); !used[st] {
+					used[st] = true
+					return k
+				}
+			}
+			t.Fatal("no candidate key on a stripe of its own")
+			return ""
+		}
+		k2, k3 := pick(x.tn.ID, "KL-2", "KL-4", "KL-6"), pick(x.tn.ID, "KL-3", "KL-5", "KL-7")
+		otherKey := pick(other.tn.ID, "KL-9", "KL-8", "KL-10")
 		moved := event(3)
-		moved.Issue.IssueKey = "KL-3"
+		moved.Issue.IssueKey = k3
 		push := pushOf("", "c1 KL-1 start")
-		all := []string{"KL-1", "KL-2", "KL-3"}
+		all := []string{"KL-1", k2, k3}
 		writes := []struct {
 			name string
 			do   func() error
@@ -54,11 +70,11 @@ func TestDataVersionFollowsWrites(t *testing.T) {
 			{"ApplyJiraIssueEvent", func() error {
 				return s.ApplyJiraIssueEvent(ctx, x.tn, event(2, move("To Do", "In Progress", "indeterminate", 2)))
 			}, []string{"KL-1"}},
-			{"ApplyJiraIssueEvent moving KL-1 to KL-3", func() error { return s.ApplyJiraIssueEvent(ctx, x.tn, moved) },
-				[]string{"KL-1", "KL-3"}},
-			{"AddIssueLink", func() error { return s.AddIssueLink(ctx, x.tn, "KL-2", store.EntityCommit, sha("c1 KL-1 start")) },
-				[]string{"KL-2"}},
-			{"DeleteJiraIssue", func() error { return s.DeleteJiraIssue(ctx, x.tn, "10001", oddTime.Add(time.Hour)) }, []string{"KL-3"}},
+			{"ApplyJiraIssueEvent moving KL-1", func() error { return s.ApplyJiraIssueEvent(ctx, x.tn, moved) },
+				[]string{"KL-1", k3}},
+			{"AddIssueLink", func() error { return s.AddIssueLink(ctx, x.tn, k2, store.EntityCommit, sha("c1 KL-1 start")) },
+				[]string{k2}},
+			{"DeleteJiraIssue", func() error { return s.DeleteJiraIssue(ctx, x.tn, "10001", oddTime.Add(time.Hour)) }, []string{k3}},
 			{"DeleteTenant", func() error { return s.DeleteTenant(ctx, x.tn) }, all},
 		}
 		for _, w := range writes {
@@ -66,7 +82,11 @@ func TestDataVersionFollowsWrites(t *testing.T) {
 			for _, k := range all {
 				before[k] = version(x.tn.ID, k)
 			}
-			otherBefore := version(other.tn.ID, "KL-9")
+			otherBefore := version(other.tn.ID, otherKey)
+			// The same key on another site: its own counter, unless (one
+			// chance in 65,536) the two share a stripe.
+			sameKey := store.KeyStripe(other.tn.ID, "KL-1") != store.KeyStripe(x.tn.ID, "KL-1")
+			otherKL1 := version(other.tn.ID, "KL-1")
 			must(t, w.do())
 			for _, k := range all {
 				want := slices.Contains(w.changed, k)
@@ -74,8 +94,11 @@ func TestDataVersionFollowsWrites(t *testing.T) {
 					t.Errorf("%s: version of %s changed = %v, want %v", w.name, k, got, want)
 				}
 			}
-			if version(other.tn.ID, "KL-9") != otherBefore {
+			if version(other.tn.ID, otherKey) != otherBefore {
 				t.Errorf("%s: another site's version changed", w.name)
+			}
+			if sameKey && version(other.tn.ID, "KL-1") != otherKL1 {
+				t.Errorf("%s: another site's KL-1 changed", w.name)
 			}
 		}
 	})
