@@ -259,23 +259,21 @@ func periodOf(bounds []time.Time, t time.Time) int {
 // fillDeployments computes the deployment figures (frequency, failure
 // rate, recovery) of the window and of each trend period. The deployments
 // are converted to app/metrics' form once, and each period's are a run of
-// them: the store returns them in time order. Should they not be, each
-// period's are gathered and converted apart, as fill does.
+// them in time order: the store returns them so, and a copy is sorted if
+// not.
 func fillDeployments(r *Report, bounds []time.Time, deps []store.ReleaseDeployment) {
-	at := func(d store.ReleaseDeployment) time.Time { return d.FinishedAt }
-	if !slices.IsSortedFunc(deps, func(a, b store.ReleaseDeployment) int { return at(a).Compare(at(b)) }) {
-		fill(r, bounds, deps, at, func(w metrics.Window, fig *Figures, deps []store.ReleaseDeployment) {
-			mdeps, suspected := metricsDeployments(deps)
-			fig.Frequency, fig.FailureRate, fig.Recovery = deploymentFigures(w, deps, mdeps, suspected)
-		})
-		return
+	at := func(a, b store.ReleaseDeployment) int { return a.FinishedAt.Compare(b.FinishedAt) }
+	if !slices.IsSortedFunc(deps, at) {
+		deps = slices.Clone(deps)
+		slices.SortStableFunc(deps, at)
 	}
 	mdeps, suspected := metricsDeployments(deps)
 	w := r.Filter.Window
 	r.Frequency, r.FailureRate, r.Recovery = deploymentFigures(w, deps, mdeps, suspected)
 	for i := range r.Trend {
-		lo, _ := slices.BinarySearchFunc(deps, bounds[i], func(d store.ReleaseDeployment, t time.Time) int { return cmpBefore(at(d), t) })
-		hi, _ := slices.BinarySearchFunc(deps, bounds[i+1], func(d store.ReleaseDeployment, t time.Time) int { return cmpBefore(at(d), t) })
+		before := func(d store.ReleaseDeployment, t time.Time) int { return cmpBefore(d.FinishedAt, t) }
+		lo, _ := slices.BinarySearchFunc(deps, bounds[i], before)
+		hi, _ := slices.BinarySearchFunc(deps, bounds[i+1], before)
 		pw := metrics.Window{From: bounds[i], To: bounds[i+1], Location: w.Location}
 		fig := &r.Trend[i].Figures
 		fig.Frequency, fig.FailureRate, fig.Recovery = deploymentFigures(pw, deps[lo:hi], mdeps[lo:hi], suspected)

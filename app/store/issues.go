@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -72,21 +71,8 @@ func (s *Store) UpsertJiraIssue(ctx context.Context, t *tenant.Tenant, is JiraIs
 	if err != nil {
 		return fmt.Errorf("store: upsert jira issue: %w", err)
 	}
-	touched = issueKeys(is.IssueKey, prev)
+	touched = cleanKeys([]string{is.IssueKey, prev})
 	return nil
-}
-
-// issueKeys is the non-empty keys among keys: what a Jira issue write
-// changed is shown only on the panels of the issue's key, and of the key it
-// had before a move.
-func issueKeys(keys ...string) []string {
-	var out []string
-	for _, k := range keys {
-		if k != "" && !slices.Contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 // moved reports whether an issue event moved the issue from key prev to
@@ -130,7 +116,7 @@ func (s *Store) DeleteJiraIssue(ctx context.Context, t *tenant.Tenant, issueID s
 	if err != nil {
 		return fmt.Errorf("store: delete jira issue: %w", err)
 	}
-	touched = issueKeys(key)
+	touched = cleanKeys([]string{key})
 	return nil
 }
 

@@ -21,7 +21,7 @@ func (s *Store) AddIssueLink(ctx context.Context, t *tenant.Tenant, issueKey, en
 		return errors.New("store: add issue link: issue key, entity type and entity id are required")
 	}
 	// A new link shows on the issue's own panel only.
-	defer s.changedIssues(t.ID, []string{issueKey})
+	defer s.changedIssues(t.ID, cleanKeys([]string{issueKey}))
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		err := tx.Exec(`INSERT INTO issue_links
 				(tenant_id, issue_key, entity_type, entity_id, created_at)

@@ -154,7 +154,9 @@ func (s *Store) ApplyJiraIssueEvent(ctx context.Context, t *tenant.Tenant, ev Ji
 	if err != nil {
 		return fmt.Errorf("store: apply jira issue event: %w", err)
 	}
-	touched = issueKeys(ev.Issue.IssueKey, prev)
+	// cleanKeys drops the empty key and keeps only keys a panel can be
+	// asked for, which also keeps them fit for an announcement.
+	touched = cleanKeys([]string{ev.Issue.IssueKey, prev})
 	if deliveryID != "" {
 		// Pruning is housekeeping: the event is stored whether or not it
 		// works, and the next claim of t tries again. The (tenant_id,

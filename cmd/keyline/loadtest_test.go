@@ -63,18 +63,25 @@ func acceptedDeliveries(t *testing.T, st *store.Store, env map[string]string, n 
 	return siteDeliveries(t, st, env, fmt.Sprint("loadtest-", n))
 }
 
-// siteDeliveries is acceptedDeliveries for the site of clientKey.
-func siteDeliveries(t *testing.T, st *store.Store, env map[string]string, clientKey string) (sourceIDs []string, accepted int) {
+// siteTenant is the Jira site of clientKey in the server's database.
+func siteTenant(t *testing.T, st *store.Store, env map[string]string, clientKey string) *tenant.Tenant {
 	t.Helper()
-	ctx := context.Background()
 	cfg, err := config.Load(env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ten, err := st.TenantByClientKey(ctx, cfg.JiraAppKey(), clientKey)
+	ten, err := st.TenantByClientKey(context.Background(), cfg.JiraAppKey(), clientKey)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ten
+}
+
+// siteDeliveries is acceptedDeliveries for the site of clientKey.
+func siteDeliveries(t *testing.T, st *store.Store, env map[string]string, clientKey string) (sourceIDs []string, accepted int) {
+	t.Helper()
+	ctx := context.Background()
+	ten := siteTenant(t, st, env, clientKey)
 	list, err := st.ListSources(ctx, ten)
 	if err != nil {
 		t.Fatal(err)
@@ -324,10 +331,7 @@ func TestLoadtestPanelEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	secrets := map[string]string{}
 	for n := 1; n <= 2; n++ {
-		ten, err := a.store.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-panel-", n))
-		if err != nil {
-			t.Fatal(err)
-		}
+		ten := siteTenant(t, a.store, env, fmt.Sprint("loadtest-panel-", n))
 		secrets[ten.ClientKey] = string(ten.SharedSecret)
 		for _, key := range []string{"PAY-1", "OPS-6"} {
 			dev, err := a.store.IssueDevelopment(ctx, ten, key, store.DevelopmentLimits{})
@@ -524,10 +528,7 @@ func TestLoadtestPanelWritesEndToEnd(t *testing.T) {
 	}
 	first := map[string]bool{}
 	for n := 1; n <= 2; n++ {
-		ten, err := a.store.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-panel-", n))
-		if err != nil {
-			t.Fatal(err)
-		}
+		ten := siteTenant(t, a.store, env, fmt.Sprint("loadtest-panel-", n))
 		ids, accepted := writeSources(ten)
 		if len(ids) != 1 || accepted == 0 {
 			t.Fatalf("%s: write sources %v, %d accepted writes", ten.ClientKey, ids, accepted)
@@ -591,10 +592,7 @@ func TestLoadtestPanelWritesEndToEnd(t *testing.T) {
 		t.Errorf("second run: %s", out)
 	}
 	for n := 1; n <= 2; n++ {
-		ten, err := a.store.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-panel-", n))
-		if err != nil {
-			t.Fatal(err)
-		}
+		ten := siteTenant(t, a.store, env, fmt.Sprint("loadtest-panel-", n))
 		if ids, _ := writeSources(ten); len(ids) != 1 || first[ids[0]] {
 			t.Errorf("%s after the re-run: write sources %v (first run's %v)", ten.ClientKey, ids, first)
 		}
@@ -630,10 +628,7 @@ func TestLoadtestPanelJiraWritesEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	statuses := loadtest.PanelEventStatuses()
 	for n := 1; n <= 2; n++ {
-		ten, err := a.store.TenantByClientKey(ctx, cfg.JiraAppKey(), fmt.Sprint("loadtest-panel-", n))
-		if err != nil {
-			t.Fatal(err)
-		}
+		ten := siteTenant(t, a.store, env, fmt.Sprint("loadtest-panel-", n))
 		list, err := a.store.ListSources(ctx, ten)
 		if err != nil {
 			t.Fatal(err)
