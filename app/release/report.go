@@ -105,6 +105,9 @@ func Build(ctx context.Context, st Store, t *tenant.Tenant, f Filter) (*Report, 
 	r := &Report{Filter: f}
 	var bounds []time.Time
 	r.Granularity, bounds = periods(f.Window)
+	if len(bounds) > 2 {
+		sc.Cuts = bounds[1 : len(bounds)-1]
+	}
 	if len(bounds) > 1 {
 		r.Trend = make([]Period, len(bounds)-1)
 		for i := range r.Trend {
@@ -355,8 +358,8 @@ func timeToRestore(incidents []store.ReleaseIncident) metrics.Durations {
 func cycleSample(cycles []store.IssueCycle) metrics.Sample {
 	values := make([]time.Duration, len(cycles))
 	for i, c := range cycles {
-		if !c.StartedAt.IsZero() {
-			values[i] = c.DeployedAt.Sub(c.StartedAt)
+		if c.Known {
+			values[i] = c.Cycle
 		}
 	}
 	sortDurations(values) // as in leadSample

@@ -123,8 +123,8 @@ func twoWeeks() (*fakeStore, Filter) {
 		},
 		incidents: []store.ReleaseIncident{{ID: "i1", OpenedAt: mon.Add(35 * h), ResolvedAt: mon.Add(36 * h)},
 			{ID: "i2", OpenedAt: mon.Add(9 * 24 * h)}},
-		cycles: []store.IssueCycle{{Key: "KL-1", StartedAt: mon.Add(-24 * h), DeployedAt: mon.Add(10 * h)},
-			{Key: "KL-2", DeployedAt: mon.Add(34 * h)}},
+		cycles: []store.IssueCycle{{DeployedAt: mon.Add(10 * h), Cycle: 34 * h, Known: true},
+			{DeployedAt: mon.Add(34 * h)}},
 	}
 	f := Filter{Projects: []string{"KL"}, Window: metrics.Window{From: mon, To: mon.Add(14 * 24 * h)},
 		Benchmark: metrics.Benchmark2023}
@@ -221,7 +221,11 @@ func TestWindowFiguresEqualAllRowsAtOnce(t *testing.T) {
 		if rnd.IntN(8) > 0 {
 			started = at.Add(-time.Duration(rnd.IntN(9000)-50) * time.Minute)
 		}
-		st.cycles = append(st.cycles, store.IssueCycle{Key: "KL-1", StartedAt: started, DeployedAt: at})
+		c := store.IssueCycle{DeployedAt: at}
+		if !started.IsZero() {
+			c.Cycle, c.Known = at.Sub(started), true
+		}
+		st.cycles = append(st.cycles, c)
 		issues = append(issues, metrics.IssueCycle{StartedAt: started, FirstProductionAt: at})
 	}
 	r, err := Build(context.Background(), st, &tenant.Tenant{ID: 1}, Filter{

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -108,6 +110,34 @@ func mergeDeployment(cur, next devops.Deployment) devops.Deployment {
 	out.UpdatedAt = laterOf(cur.UpdatedAt, next.UpdatedAt)
 	out.IssueKeys = cleanKeys(cur.IssueKeys, next.IssueKeys)
 	return out
+}
+
+// lockDeploymentLines serialises, on PostgreSQL, the transactions that
+// write deployments of one pipeline to one environment: each re-links the
+// line's later deployments, so two at once re-linked each other's rows
+// and deadlocked (TestReleaseDaysConcurrentWriters). A batch's lines are
+// locked before any of its deployments is written, in the order of their
+// lock keys, so batches naming several lines cannot deadlock on the locks
+// either. The locks end with the transaction. SQLite's writers already
+// run one at a time.
+func (w *batchWriter) lockDeploymentLines(ds []devops.Deployment) error {
+	if w.s.dialect != DialectPostgres || len(ds) == 0 {
+		return nil
+	}
+	keys := make([]int64, 0, len(ds))
+	for _, d := range ds {
+		d = cleanDeployment(d)
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s", w.t.ID, w.src, d.PipelineID, d.EnvironmentID)
+		keys = append(keys, int64(h.Sum64()))
+	}
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if err := w.tx.Exec(`SELECT pg_advisory_xact_lock(?)`, k).Error; err != nil {
+			return fmt.Errorf("lock deployment line: %w", err)
+		}
+	}
+	return nil
 }
 
 func (w *batchWriter) deployment(in devops.Deployment) error {

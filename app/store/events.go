@@ -278,6 +278,9 @@ func (w *batchWriter) write(b *devops.Batch) error {
 			return fmt.Errorf("build: %w", err)
 		}
 	}
+	if err := w.lockDeploymentLines(b.Deployments); err != nil {
+		return err
+	}
 	for _, d := range b.Deployments {
 		if err := w.deployment(d); err != nil {
 			return fmt.Errorf("deployment: %w", err)

@@ -30,6 +30,8 @@ const (
 	MaxShippedIssues = 500
 	// MaxReleaseTypes bounds the environment types counted as production.
 	MaxReleaseTypes = 5
+	// MaxReleaseCuts bounds ReleaseScope.Cuts.
+	MaxReleaseCuts = 64
 )
 
 // ReleaseScope selects what release figures cover: deployments to
@@ -42,6 +44,11 @@ type ReleaseScope struct {
 	Service     string
 	Environment string
 	From, To    time.Time
+	// Cuts are the instants inside the window at which the caller splits
+	// rows into periods (a report's weeks or months). ChangeLeads and
+	// IssueCycles may give a row the start of its UTC day as its time when
+	// no cut falls inside that day (see release_days.go).
+	Cuts []time.Time
 }
 
 // check validates the scope and fills its defaults.
@@ -67,6 +74,9 @@ func (sc ReleaseScope) check() (ReleaseScope, error) {
 	}
 	if !sc.From.Before(sc.To) || sc.To.Sub(sc.From) > MaxReleaseWindow {
 		return sc, fmt.Errorf("the window must be non-empty and at most %d days", int(MaxReleaseWindow.Hours()/24))
+	}
+	if len(sc.Cuts) > MaxReleaseCuts {
+		return sc, fmt.Errorf("at most %d cuts", MaxReleaseCuts)
 	}
 	sc.Service = strings.ToLower(strings.TrimSpace(sc.Service))
 	sc.Environment = strings.ToLower(strings.TrimSpace(sc.Environment))
@@ -472,9 +482,13 @@ func (s *Store) recover(ctx context.Context, t *tenant.Tenant, rows []ReleaseDep
 
 // ChangeLead is one change's first deployment in a scope and its lead time.
 type ChangeLead struct {
+	// DeployedAt is when the change was first deployed, or the start of
+	// that UTC day when the day rollup gave the row (see ReleaseScope.Cuts).
 	DeployedAt time.Time
 	// Lead is first commit → deployment; Known is false when no commit
-	// time of the change is known.
+	// time of the change is known. The rollup keeps an unknown lead time
+	// as zero, so its rows with a zero lead time are not Known either:
+	// the figures exclude both alike.
 	Lead  time.Duration
 	Known bool
 }
@@ -492,6 +506,17 @@ func (s *Store) ChangeLeads(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 	sc, err := sc.check()
 	if err != nil {
 		return nil, fmt.Errorf("store: change leads: %w", err)
+	}
+	if plan, ok := s.usesDays(ctx, sc); ok {
+		var out []ChangeLead
+		err := s.readDays(ctx, t, sc, plan, "lead", "change_first_deployments", leadDayValue, "issue_keys",
+			func(at time.Time, v int64) {
+				out = appendRow(out, ChangeLead{DeployedAt: at, Lead: time.Duration(v) * time.Second, Known: v != 0})
+			})
+		if err != nil {
+			return nil, fmt.Errorf("store: change leads: %w", err)
+		}
+		return out, nil
 	}
 	multi := len(sc.Types) > 1
 	cols := `deployed_at, lead_seconds`
@@ -567,11 +592,20 @@ func (s *Store) ChangeLeads(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 // the fact tables, aliased f, in sc, and its binds; keysCol is the column
 // holding the row's issue key or keys, for the project filter.
 func (s *Store) factWhere(t *tenant.Tenant, sc ReleaseScope, keysCol string) (string, []any) {
-	var sb strings.Builder
-	sb.WriteString(`f.tenant_id = ? AND f.environment_type IN (` + inList(len(sc.Types)) +
-		`) AND f.deployed_at >= ? AND f.deployed_at < ?`)
 	args := append([]any{t.ID}, sc.typeArgs()...)
 	args = append(args, s.ts(sc.From), s.ts(sc.To))
+	cond, cargs := factFilters(sc, keysCol)
+	return `f.tenant_id = ? AND f.environment_type IN (` + inList(len(sc.Types)) +
+		`) AND f.deployed_at >= ? AND f.deployed_at < ?` + cond, append(args, cargs...)
+}
+
+// factFilters is the part of factWhere for sc's service, environment and
+// projects: conditions each starting with " AND ", and their binds.
+func factFilters(sc ReleaseScope, keysCol string) (string, []any) {
+	var (
+		sb   strings.Builder
+		args []any
+	)
 	if sc.Service != "" {
 		sb.WriteString(` AND f.service = ?`)
 		args = append(args, sc.Service)
@@ -820,16 +854,20 @@ func (s *Store) ShippedIssues(ctx context.Context, t *tenant.Tenant, sc ReleaseS
 	return out, more, nil
 }
 
-// IssueCycle is an issue's first deployment in a scope and when work on it
-// started, for cycle time.
+// IssueCycle is an issue's first deployment in a scope and its cycle time.
 type IssueCycle struct {
-	Key        string
-	StartedAt  time.Time // zero when no recorded transition says
+	// DeployedAt is when the issue was first deployed, or the start of
+	// that UTC day when the day rollup gave the row (see ReleaseScope.Cuts).
 	DeployedAt time.Time
+	// Cycle is start of work → DeployedAt's exact time; Known is false when
+	// no recorded transition says when work started. As for ChangeLead,
+	// rollup rows with a zero cycle time are not Known either.
+	Cycle time.Duration
+	Known bool
 }
 
 // IssueCycles returns, for every issue first deployed in sc's window (as
-// ShippedIssues, without a bound), when work on it started.
+// ShippedIssues, without a bound), its cycle time, oldest first.
 func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseScope) ([]IssueCycle, error) {
 	if err := checkTenant(t); err != nil {
 		return nil, fmt.Errorf("store: issue cycles: %w", err)
@@ -837,6 +875,17 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 	sc, err := sc.check()
 	if err != nil {
 		return nil, fmt.Errorf("store: issue cycles: %w", err)
+	}
+	if plan, ok := s.usesDays(ctx, sc); ok {
+		var out []IssueCycle
+		err := s.readDays(ctx, t, sc, plan, "cycle", "issue_first_deployments", cycleDayValue, "issue_key",
+			func(at time.Time, v int64) {
+				out = appendRow(out, IssueCycle{DeployedAt: at, Cycle: time.Duration(v) * time.Microsecond, Known: v != 0})
+			})
+		if err != nil {
+			return nil, fmt.Errorf("store: issue cycles: %w", err)
+		}
+		return out, nil
 	}
 	where, args := s.factWhere(t, sc, "issue_key")
 	// The start is the copy the fact row keeps (migration 00011), so a
@@ -846,13 +895,17 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 	q := `SELECT f.issue_key, f.deployed_at, f.issue_started_at
 		FROM issue_first_deployments f
 		WHERE ` + where
+	type row struct {
+		key                 string
+		deployed, startedAt time.Time
+	}
 	var (
-		out      []IssueCycle
+		rows     []row
 		seen     = map[string]int{}
-		c        IssueCycle
+		c        row
 		deployed time.Time
 		started  anyTime
-		dest     = []any{&c.Key, &deployed, &started} // reused for every row, as in ReleaseDeployments
+		dest     = []any{&c.key, &deployed, &started} // reused for every row, as in ReleaseDeployments
 	)
 	var raw rawRows
 	err = s.eachRow(ctx, q, args, func(r rowScanner) error {
@@ -868,29 +921,36 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 			if err != nil {
 				return fmt.Errorf("started at: %w", err)
 			}
-			c.Key, c.DeployedAt, c.StartedAt = string(v[0]), at, startedAt
+			c.key, c.deployed, c.startedAt = string(v[0]), at, startedAt
 		} else {
 			if err := r.Scan(dest...); err != nil {
 				return err
 			}
-			c.DeployedAt, c.StartedAt = fromDB(deployed), started.Time
+			c.deployed, c.startedAt = fromDB(deployed), started.Time
 		}
 		if len(sc.Types) == 1 {
-			out = appendRow(out, c) // the primary key makes it the issue's only row
+			rows = appendRow(rows, c) // the primary key makes it the issue's only row
 			return nil
 		}
-		if i, ok := seen[c.Key]; ok {
-			if c.DeployedAt.Before(out[i].DeployedAt) {
-				out[i] = c
+		if i, ok := seen[c.key]; ok {
+			if c.deployed.Before(rows[i].deployed) {
+				rows[i] = c
 			}
 			return nil
 		}
-		seen[c.Key] = len(out)
-		out = appendRow(out, c)
+		seen[c.key] = len(rows)
+		rows = appendRow(rows, c)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: issue cycles: %w", err)
+	}
+	out := make([]IssueCycle, len(rows))
+	for i, r := range rows {
+		out[i].DeployedAt = r.deployed
+		if !r.startedAt.IsZero() {
+			out[i].Cycle, out[i].Known = r.deployed.Sub(r.startedAt), true
+		}
 	}
 	slices.SortFunc(out, func(a, b IssueCycle) int { return a.DeployedAt.Compare(b.DeployedAt) })
 	return out, nil

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -65,6 +67,12 @@ func (w *batchWriter) recordFirstDeployments(id string, shas, keys []string) err
 	if err != nil {
 		return err
 	}
+	// In key order, as are the issue keys below: two deployments whose
+	// ranges share changes (concurrent deliveries to one environment)
+	// then take the rows' locks in the same order instead of deadlocking.
+	slices.SortFunc(changes, func(a, b factChange) int {
+		return cmp.Or(strings.Compare(a.kind, b.kind), strings.Compare(a.id, b.id))
+	})
 	rows := make([][]any, 0, len(changes))
 	for _, c := range changes {
 		var first, lead any
@@ -87,6 +95,7 @@ func (w *batchWriter) recordFirstDeployments(id string, shas, keys []string) err
 		return err
 	}
 	rows = rows[:0]
+	keys = slices.Sorted(slices.Values(keys))
 	for _, k := range keys {
 		rows = append(rows, []any{w.t.ID, envType, k, id, service, envName, w.s.ts(at)})
 	}

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"github.com/keyline/keyline/app/secret"
@@ -124,10 +125,30 @@ func (s *Store) Close() error {
 
 // tx runs fn in a transaction. On SQLite it begins IMMEDIATE (see the DSN),
 // so two writers queue on the busy timeout instead of deadlocking on a lock
-// upgrade.
+// upgrade. On PostgreSQL a transaction that PostgreSQL chose to end to
+// break a deadlock runs again, up to txAttempts times in all: two
+// deliveries that move release facts between the same two days' rollup
+// rows (migration 00013) can lock them in opposite orders. fn must
+// therefore start from scratch each time it is called.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.db.WithContext(ctx).Transaction(fn)
+	var err error
+	for range txAttempts {
+		err = s.db.WithContext(ctx).Transaction(fn)
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != sqlStateDeadlock || ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("store: transaction ended to break a deadlock; running it again")
+	}
+	return err
 }
+
+// txAttempts bounds how often tx runs a transaction PostgreSQL ended to
+// break a deadlock.
+const txAttempts = 3
+
+// sqlStateDeadlock is PostgreSQL's deadlock_detected.
+const sqlStateDeadlock = "40P01"
 
 func checkTenant(t *tenant.Tenant) error {
 	if t == nil || t.ID <= 0 {
