@@ -48,7 +48,9 @@ func planDays(from, to time.Time, cuts []time.Time) (p dayPlan, ok bool) {
 		return dayPlan{}, false
 	}
 	for _, c := range cuts {
-		c = normTime(c)
+		// Not truncated like the window: a cut 500 ns after midnight
+		// still splits rows of that day (a fact at midnight lies before it).
+		c = c.UTC()
 		if d := c.Truncate(day); !d.Equal(c) && !d.Before(p.first) && d.Before(p.last) {
 			p.split = append(p.split, d)
 		}
