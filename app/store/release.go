@@ -599,21 +599,31 @@ func (s *Store) factWhere(t *tenant.Tenant, sc ReleaseScope, keysCol string) (st
 		`) AND f.deployed_at >= ? AND f.deployed_at < ?` + cond, append(args, cargs...)
 }
 
-// factFilters is the part of factWhere for sc's service, environment and
-// projects: conditions each starting with " AND ", and their binds.
-func factFilters(sc ReleaseScope, keysCol string) (string, []any) {
+// placeFilters is the condition on sc's service and environment of the
+// fact or rollup row aliased alias (conditions each starting with " AND "),
+// and its binds.
+func placeFilters(alias string, sc ReleaseScope) (string, []any) {
 	var (
-		sb   strings.Builder
+		cond string
 		args []any
 	)
 	if sc.Service != "" {
-		sb.WriteString(` AND f.service = ?`)
+		cond += ` AND ` + alias + `.service = ?`
 		args = append(args, sc.Service)
 	}
 	if sc.Environment != "" {
-		sb.WriteString(` AND lower(f.environment_name) = ?`)
+		cond += ` AND lower(` + alias + `.environment_name) = ?`
 		args = append(args, sc.Environment)
 	}
+	return cond, args
+}
+
+// factFilters is the part of factWhere for sc's service, environment and
+// projects: conditions each starting with " AND ", and their binds.
+func factFilters(sc ReleaseScope, keysCol string) (string, []any) {
+	var sb strings.Builder
+	cond, args := placeFilters("f", sc)
+	sb.WriteString(cond)
 	if len(sc.Projects) > 0 {
 		sb.WriteString(` AND (`)
 		for i, p := range sc.Projects {

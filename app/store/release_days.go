@@ -110,14 +110,9 @@ func (s *Store) readDays(ctx context.Context, t *tenant.Tenant, sc ReleaseScope,
 	// A nil slice would be sent as NULL, and "<> ALL (NULL)" holds for no day.
 	split := append([]time.Time{}, plan.split...)
 	args := []any{t.ID, measure, string(sc.Types[0]), project, plan.first, plan.last, split}
-	if sc.Service != "" {
-		sb.WriteString(` AND r.service = ?`)
-		args = append(args, sc.Service)
-	}
-	if sc.Environment != "" {
-		sb.WriteString(` AND lower(r.environment_name) = ?`)
-		args = append(args, sc.Environment)
-	}
+	cond, cargs := placeFilters("r", sc)
+	sb.WriteString(cond)
+	args = append(args, cargs...)
 	if len(plan.from) > 0 {
 		// The spans drive an index range scan each.
 		sb.WriteString(` UNION ALL SELECT f.deployed_at, ARRAY[` + value + `]
