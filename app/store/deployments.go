@@ -332,14 +332,16 @@ func (w *batchWriter) relinkDeployment(id string) error {
 		// Without an earlier successful deployment there is nothing to stop
 		// at: the range is all known history, which is whole if nothing
 		// bounded it. With one, the walk must have reached what it shipped.
-		var earlier int
-		err = queryRow(w.tx, `SELECT COUNT(*) FROM deployments
+		// Whether one exists, not how many: counting read every earlier
+		// success of a long-lived pipeline on each delivery.
+		var earlier bool
+		err = queryRow(w.tx, `SELECT EXISTS (SELECT 1 FROM deployments
 			WHERE tenant_id = ? AND source_id = ? AND pipeline_id = ? AND environment_id = ?
-				AND state = 'successful' AND sequence_number < ?`, env...).Scan(&earlier)
+				AND state = 'successful' AND sequence_number < ?)`, env...).Scan(&earlier)
 		if err != nil {
 			return err
 		}
-		complete = !gap && !bounded && (stopped || earlier == 0)
+		complete = !gap && !bounded && (stopped || !earlier)
 	}
 	if err := w.tx.Exec(`DELETE FROM deployment_commits WHERE tenant_id = ? AND deployment_id = ?`, w.t.ID, id).Error; err != nil {
 		return err
