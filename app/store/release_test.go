@@ -688,3 +688,57 @@ func TestReleaseReadsDecodeAsScan(t *testing.T) {
 		}
 	})
 }
+
+// TestReleaseDeploymentsOfALongWindow checks that a window long enough to
+// be read in two halves at once (on PostgreSQL) gives the same rows, in the
+// same order, as reading it in pieces: deployments lie at, just before and
+// just after the halves' boundary, some at the same instant, and each
+// failure's recovery may lie in the other half.
+func TestReleaseDeploymentsOfALongWindow(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		x := newSite(t, s, "release-long")
+		from := t0.Truncate(24 * time.Hour)
+		to := from.Add(364 * 24 * time.Hour)
+		mid := from.Add(to.Sub(from) / 2)
+		rnd := rand.New(rand.NewPCG(3, 9))
+		states := []devops.DeploymentState{devops.DeploymentSuccessful, devops.DeploymentFailed, devops.DeploymentRolledBack}
+		var seq int64
+		record := func(at time.Time) {
+			seq++
+			x.record(devops.Batch{Deployments: []devops.Deployment{{PipelineID: "p", EnvironmentID: "prod",
+				EnvironmentName: "production", EnvironmentType: devops.EnvironmentProduction, SequenceNumber: seq,
+				State: states[rnd.IntN(len(states))], Service: []string{"checkout", "search"}[rnd.IntN(2)],
+				FinishedAt: at, UpdatedAt: at}}})
+		}
+		for _, at := range []time.Time{from, mid.Add(-time.Microsecond), mid, mid, mid, mid.Add(time.Microsecond),
+			to.Add(-time.Microsecond), to} {
+			record(at)
+		}
+		for range 60 {
+			record(from.Add(time.Duration(rnd.Int64N(int64(to.Sub(from))))).Truncate(time.Microsecond))
+		}
+		whole, err := s.ReleaseDeployments(ctx, x.tn, store.ReleaseScope{From: from, To: to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pieces []store.ReleaseDeployment
+		for lo := from; lo.Before(to); lo = lo.Add(91 * 24 * time.Hour) {
+			hi := lo.Add(91 * 24 * time.Hour)
+			if hi.After(to) {
+				hi = to
+			}
+			part, err := s.ReleaseDeployments(ctx, x.tn, store.ReleaseScope{From: lo, To: hi})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pieces = append(pieces, part...)
+		}
+		if len(whole) != int(seq)-1 { // the one at to is outside
+			t.Errorf("read %d deployments, want %d", len(whole), seq-1)
+		}
+		if !reflect.DeepEqual(whole, pieces) {
+			t.Errorf("the window read whole differs from its pieces:\n%+v\n%+v", whole, pieces)
+		}
+	})
+}
