@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -197,9 +198,9 @@ func TestBands(t *testing.T) {
 	}
 }
 
-// TestMergeSamplesMatchesSummarise checks that figures built from the
+// TestMergedDurationsMatchesSummarise checks that figures built from the
 // samples of a period's parts equal those of all its values at once.
-func TestMergeSamplesMatchesSummarise(t *testing.T) {
+func TestMergedDurationsMatchesSummarise(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 5))
 	for trial := range 200 {
 		var all []time.Duration
@@ -207,12 +208,15 @@ func TestMergeSamplesMatchesSummarise(t *testing.T) {
 		for i := range parts {
 			values := make([]time.Duration, rnd.IntN(40))
 			for j := range values {
-				values[j] = time.Duration(rnd.IntN(100)-10) * time.Minute // some non-positive
+				values[j] = time.Duration(rnd.IntN(100)-10) * time.Minute // some non-positive, many repeated
+				if trial%4 == 0 {
+					values[j] = time.Duration(rnd.Int64()) - math.MaxInt64/8 // spread, extremes
+				}
 			}
 			all = append(all, values...)
 			parts[i] = NewSample(values)
 		}
-		if got, want := MergeSamples(parts...).Durations(), Summarise(all); got != want {
+		if got, want := MergedDurations(parts...), Summarise(all); got != want {
 			t.Fatalf("trial %d: merged %+v, all at once %+v", trial, got, want)
 		}
 	}

@@ -189,9 +189,9 @@ func fill[T any](r *Report, bounds []time.Time, rows []T, at func(T) time.Time,
 
 // fillSample is fill for a figure that summarises durations (lead time,
 // cycle time): each period's values are sorted once, and the window's
-// sample is merged from the periods' rather than sorted again, which for
-// a year of changes was a sixth of the report's Go time. sample builds one
-// run of rows' sample; set stores a summary.
+// figures are read from the periods' samples rather than sorted again,
+// which for a year of changes was a sixth of the report's Go time. sample
+// builds one run of rows' sample; set stores a summary.
 func fillSample[T any](r *Report, bounds []time.Time, rows []T, at func(T) time.Time,
 	sample func(rows []T) metrics.Sample, set func(fig *Figures, d metrics.Durations)) {
 	if len(r.Trend) > 0 {
@@ -208,7 +208,7 @@ func fillSample[T any](r *Report, bounds []time.Time, rows []T, at func(T) time.
 				parts[i] = sample(p)
 				set(&r.Trend[i].Figures, parts[i].Durations())
 			}
-			set(&r.Figures, metrics.MergeSamples(parts...).Durations())
+			set(&r.Figures, metrics.MergedDurations(parts...))
 			return
 		}
 	}
