@@ -125,6 +125,55 @@ func appendRow[T any](rows []T, v T) []T {
 	return append(rows, v)
 }
 
+// rowChunks collects a large read's rows in fixed-size chunks, so that
+// they are copied once, into a slice of the right size, instead of again
+// at every doubling of a growing slice (and its new half cleared each
+// time): a year's deployment rows are about 20 MB.
+type rowChunks[T any] struct {
+	full [][]T
+	cur  []T
+	n    int
+}
+
+// rowChunkLen is the rows per chunk.
+const rowChunkLen = 4096
+
+func (c *rowChunks[T]) add(v T) {
+	if len(c.cur) == cap(c.cur) {
+		if c.cur != nil {
+			c.full = append(c.full, c.cur)
+		}
+		c.cur = make([]T, 0, rowChunkLen)
+	}
+	c.cur = append(c.cur, v)
+	c.n++
+}
+
+// appendTo appends the rows collected, in order, to out.
+func (c *rowChunks[T]) appendTo(out []T) []T {
+	for _, ch := range c.full {
+		out = append(out, ch...)
+	}
+	return append(out, c.cur...)
+}
+
+// joinChunks returns the rows of cs in order in one slice, nil when there
+// are none.
+func joinChunks[T any](cs ...*rowChunks[T]) []T {
+	n := 0
+	for _, c := range cs {
+		n += c.n
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]T, 0, n)
+	for _, c := range cs {
+		out = c.appendTo(out)
+	}
+	return out
+}
+
 // rawRows lets a large read decode PostgreSQL's values itself instead of
 // through pgx's scan plans, which for a year of release rows (hundreds of
 // thousands) cost more Go time than anything else the report did: a plan

@@ -193,7 +193,7 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 		// than overlapping, and a long window's deployments were most of
 		// its report's time.
 		mid := sc.From.Add(sc.To.Sub(sc.From) / 2)
-		halves := [2][]ReleaseDeployment{}
+		halves := [2]*rowChunks[ReleaseDeployment]{}
 		g, gctx := errgroup.WithContext(ctx)
 		for i, span := range [2][2]time.Time{{sc.From, mid}, {mid, sc.To}} {
 			hargs := slices.Clone(args)
@@ -203,13 +203,16 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 				return err
 			})
 		}
-		err = g.Wait()
-		out = slices.Concat(halves[0], halves[1])
+		if err := g.Wait(); err != nil {
+			return nil, fmt.Errorf("store: release deployments: %w", err)
+		}
+		out = joinChunks(halves[0], halves[1])
 	} else {
-		out, err = s.readReleaseDeployments(ctx, q, args, suspects)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: release deployments: %w", err)
+		rows, err := s.readReleaseDeployments(ctx, q, args, suspects)
+		if err != nil {
+			return nil, fmt.Errorf("store: release deployments: %w", err)
+		}
+		out = joinChunks(rows)
 	}
 	rec := recoveries{}
 	for lo := 0; lo < len(out); {
@@ -244,9 +247,9 @@ const splitDeploymentsAfter = 180 * 24 * time.Hour
 
 // readReleaseDeployments runs ReleaseDeployments' query q and returns its
 // rows, in the query's order, each with its count from suspects.
-func (s *Store) readReleaseDeployments(ctx context.Context, q string, args []any, suspects map[string]int) ([]ReleaseDeployment, error) {
+func (s *Store) readReleaseDeployments(ctx context.Context, q string, args []any, suspects map[string]int) (*rowChunks[ReleaseDeployment], error) {
 	var (
-		out []ReleaseDeployment
+		out rowChunks[ReleaseDeployment]
 		// Scan targets are reused for every row: a busy quarter has tens
 		// of thousands, and a fresh set per row was most of the read's
 		// allocations.
@@ -273,10 +276,10 @@ func (s *Store) readReleaseDeployments(ctx context.Context, q string, args []any
 			d.FinishedAt = fromDB(finished)
 		}
 		d.SuspectOf = suspects[d.ID]
-		out = appendRow(out, d)
+		out.add(d)
 		return nil
 	})
-	return out, err
+	return &out, err
 }
 
 // decodeReleaseDeployment decodes a row of ReleaseDeployments' query from
@@ -542,15 +545,15 @@ func (s *Store) ChangeLeads(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 		return nil, fmt.Errorf("store: change leads: %w", err)
 	}
 	if plan, ok := s.usesDays(ctx, sc); ok {
-		var out []ChangeLead
+		var out rowChunks[ChangeLead]
 		err := s.readDays(ctx, t, sc, plan, "lead", "change_first_deployments", leadDayValue, "issue_keys",
 			func(at time.Time, v int64) {
-				out = appendRow(out, ChangeLead{DeployedAt: at, Lead: time.Duration(v) * time.Second, Known: v != 0})
+				out.add(ChangeLead{DeployedAt: at, Lead: time.Duration(v) * time.Second, Known: v != 0})
 			})
 		if err != nil {
 			return nil, fmt.Errorf("store: change leads: %w", err)
 		}
-		return out, nil
+		return joinChunks(&out), nil
 	}
 	multi := len(sc.Types) > 1
 	cols := `deployed_at, lead_seconds`
@@ -921,15 +924,15 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 		return nil, fmt.Errorf("store: issue cycles: %w", err)
 	}
 	if plan, ok := s.usesDays(ctx, sc); ok {
-		var out []IssueCycle
+		var out rowChunks[IssueCycle]
 		err := s.readDays(ctx, t, sc, plan, "cycle", "issue_first_deployments", cycleDayValue, "issue_key",
 			func(at time.Time, v int64) {
-				out = appendRow(out, IssueCycle{DeployedAt: at, Cycle: time.Duration(v) * time.Microsecond, Known: v != 0})
+				out.add(IssueCycle{DeployedAt: at, Cycle: time.Duration(v) * time.Microsecond, Known: v != 0})
 			})
 		if err != nil {
 			return nil, fmt.Errorf("store: issue cycles: %w", err)
 		}
-		return out, nil
+		return joinChunks(&out), nil
 	}
 	where, args := s.factWhere(t, sc, "issue_key")
 	// The start is the copy the fact row keeps (migration 00011), so a
