@@ -156,6 +156,31 @@ CREATE CONSTRAINT TRIGGER release_day_pending_flush AFTER INSERT ON release_day_
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION release_days_flush();
 
 -- +goose StatementBegin
+-- What a change fact puts in the rollup: its lead time, under '' and
+-- under each project of its issue keys.
+CREATE FUNCTION release_day_values(f change_first_deployments) RETURNS SETOF release_day_value
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT f.tenant_id, 'lead', f.environment_type, p.project, (f.deployed_at AT TIME ZONE 'UTC')::date,
+        f.service, f.environment_name, COALESCE(f.lead_seconds, 0)
+    FROM release_projects(f.issue_keys) AS p (project)
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+-- What an issue fact puts in the rollup: its cycle time, under '' and
+-- under its issue's project.
+CREATE FUNCTION release_day_values(f issue_first_deployments) RETURNS SETOF release_day_value
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT f.tenant_id, 'cycle', f.environment_type, p.project, (f.deployed_at AT TIME ZONE 'UTC')::date,
+        f.service, f.environment_name,
+        COALESCE(((EXTRACT(EPOCH FROM f.deployed_at) - EXTRACT(EPOCH FROM f.issue_started_at)) * 1000000)::bigint, 0)
+    FROM unnest(ARRAY['', split_part(f.issue_key, '-', 1)]) AS p (project)
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+-- The triggers of the fact tables, one for each since the rows of a
+-- transition table are records that must be cast to the table's type.
 -- Rows of a deleted tenant (its facts go by cascade) are skipped: its
 -- release_days rows go the same way, and a large site's delete would
 -- otherwise build the whole rollup's removal first.
@@ -166,19 +191,13 @@ DECLARE
     c release_day_value[] := '{}';
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        SELECT COALESCE(array_agg(ROW(f.tenant_id, 'lead', f.environment_type, p.project,
-                (f.deployed_at AT TIME ZONE 'UTC')::date, f.service, f.environment_name,
-                COALESCE(f.lead_seconds, 0))::release_day_value), '{}')
-        INTO g
-        FROM gone f CROSS JOIN LATERAL release_projects(f.issue_keys) AS p (project)
+        SELECT COALESCE(array_agg(x), '{}') INTO g
+        FROM gone f CROSS JOIN LATERAL release_day_values(f::change_first_deployments) AS x
         WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = f.tenant_id);
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        SELECT COALESCE(array_agg(ROW(f.tenant_id, 'lead', f.environment_type, p.project,
-                (f.deployed_at AT TIME ZONE 'UTC')::date, f.service, f.environment_name,
-                COALESCE(f.lead_seconds, 0))::release_day_value), '{}')
-        INTO c
-        FROM came f CROSS JOIN LATERAL release_projects(f.issue_keys) AS p (project);
+        SELECT COALESCE(array_agg(x), '{}') INTO c
+        FROM came f CROSS JOIN LATERAL release_day_values(f::change_first_deployments) AS x;
     END IF;
     IF cardinality(g) + cardinality(c) > 0 THEN
         INSERT INTO release_day_pending (gone, came) VALUES (g, c);
@@ -189,6 +208,7 @@ $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
+-- As change_first_deployments_days.
 CREATE FUNCTION issue_first_deployments_days() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -196,21 +216,13 @@ DECLARE
     c release_day_value[] := '{}';
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        SELECT COALESCE(array_agg(ROW(f.tenant_id, 'cycle', f.environment_type, p.project,
-                (f.deployed_at AT TIME ZONE 'UTC')::date, f.service, f.environment_name,
-                COALESCE(((EXTRACT(EPOCH FROM f.deployed_at) - EXTRACT(EPOCH FROM f.issue_started_at))
-                    * 1000000)::bigint, 0))::release_day_value), '{}')
-        INTO g
-        FROM gone f CROSS JOIN LATERAL unnest(ARRAY['', split_part(f.issue_key, '-', 1)]) AS p (project)
+        SELECT COALESCE(array_agg(x), '{}') INTO g
+        FROM gone f CROSS JOIN LATERAL release_day_values(f::issue_first_deployments) AS x
         WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = f.tenant_id);
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        SELECT COALESCE(array_agg(ROW(f.tenant_id, 'cycle', f.environment_type, p.project,
-                (f.deployed_at AT TIME ZONE 'UTC')::date, f.service, f.environment_name,
-                COALESCE(((EXTRACT(EPOCH FROM f.deployed_at) - EXTRACT(EPOCH FROM f.issue_started_at))
-                    * 1000000)::bigint, 0))::release_day_value), '{}')
-        INTO c
-        FROM came f CROSS JOIN LATERAL unnest(ARRAY['', split_part(f.issue_key, '-', 1)]) AS p (project);
+        SELECT COALESCE(array_agg(x), '{}') INTO c
+        FROM came f CROSS JOIN LATERAL release_day_values(f::issue_first_deployments) AS x;
     END IF;
     IF cardinality(g) + cardinality(c) > 0 THEN
         INSERT INTO release_day_pending (gone, came) VALUES (g, c);
@@ -235,17 +247,14 @@ CREATE TRIGGER issue_first_deployments_days_delete AFTER DELETE ON issue_first_d
 
 -- The facts already stored.
 INSERT INTO release_days (tenant_id, measure, environment_type, project, day, service, environment_name, vals)
-SELECT f.tenant_id, 'lead', f.environment_type, p.project, (f.deployed_at AT TIME ZONE 'UTC')::date, f.service,
-    f.environment_name, array_agg(COALESCE(f.lead_seconds, 0) ORDER BY COALESCE(f.lead_seconds, 0))
-FROM change_first_deployments f CROSS JOIN LATERAL release_projects(f.issue_keys) AS p (project)
+SELECT v.tenant_id, v.measure, v.environment_type, v.project, v.day, v.service, v.environment_name,
+    array_agg(v.v ORDER BY v.v)
+FROM change_first_deployments f CROSS JOIN LATERAL release_day_values(f) AS v
 GROUP BY 1, 2, 3, 4, 5, 6, 7;
 INSERT INTO release_days (tenant_id, measure, environment_type, project, day, service, environment_name, vals)
-SELECT f.tenant_id, 'cycle', f.environment_type, p.project, (f.deployed_at AT TIME ZONE 'UTC')::date, f.service,
-    f.environment_name, array_agg(x.v ORDER BY x.v)
-FROM issue_first_deployments f
-    CROSS JOIN LATERAL unnest(ARRAY['', split_part(f.issue_key, '-', 1)]) AS p (project)
-    CROSS JOIN LATERAL (SELECT COALESCE(((EXTRACT(EPOCH FROM f.deployed_at) - EXTRACT(EPOCH FROM f.issue_started_at))
-        * 1000000)::bigint, 0) AS v) AS x
+SELECT v.tenant_id, v.measure, v.environment_type, v.project, v.day, v.service, v.environment_name,
+    array_agg(v.v ORDER BY v.v)
+FROM issue_first_deployments f CROSS JOIN LATERAL release_day_values(f) AS v
 GROUP BY 1, 2, 3, 4, 5, 6, 7;
 
 -- +goose Down
@@ -257,6 +266,8 @@ DROP TRIGGER change_first_deployments_days_update ON change_first_deployments;
 DROP TRIGGER change_first_deployments_days_insert ON change_first_deployments;
 DROP FUNCTION issue_first_deployments_days();
 DROP FUNCTION change_first_deployments_days();
+DROP FUNCTION release_day_values(issue_first_deployments);
+DROP FUNCTION release_day_values(change_first_deployments);
 DROP TRIGGER release_day_pending_flush ON release_day_pending;
 DROP FUNCTION release_days_flush();
 DROP TABLE release_day_pending;
