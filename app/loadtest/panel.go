@@ -42,6 +42,18 @@ const (
 // DefaultTokenLifetime is how long Jira's iframe tokens are valid.
 const DefaultTokenLifetime = 3 * time.Minute
 
+// tokenClock is a generator's token lifetime and clock, with their
+// defaults (DefaultTokenLifetime, time.Now) for zero values.
+func tokenClock(lifetime time.Duration, now func() time.Time) (time.Duration, func() time.Time) {
+	if lifetime <= 0 {
+		lifetime = DefaultTokenLifetime
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return lifetime, now
+}
+
 // PanelIssue is one issue whose panel is loaded.
 type PanelIssue struct {
 	Key        string // e.g. PAY-7
@@ -117,14 +129,7 @@ func (g IssuePanels) Generator() (Generator, error) {
 	if len(g.Sites) == 0 {
 		return nil, errors.New("loadtest: no sites to load panels of")
 	}
-	lifetime := g.TokenLifetime
-	if lifetime <= 0 {
-		lifetime = DefaultTokenLifetime
-	}
-	now := g.Now
-	if now == nil {
-		now = time.Now
-	}
+	lifetime, now := tokenClock(g.TokenLifetime, g.Now)
 	base := strings.TrimSuffix(g.BaseURL, "/")
 	panelURL, err := url.Parse(base + PanelModulePath)
 	if err != nil || panelURL.Host == "" {

@@ -247,14 +247,7 @@ func (g PanelIssueEvents) Generator() (Generator, error) {
 	if g.RunID == "" {
 		return nil, errors.New("loadtest: issue events need a run id")
 	}
-	lifetime := g.TokenLifetime
-	if lifetime <= 0 {
-		lifetime = DefaultTokenLifetime
-	}
-	now := g.Now
-	if now == nil {
-		now = time.Now
-	}
+	lifetime, now := tokenClock(g.TokenLifetime, g.Now)
 	base := strings.TrimSuffix(g.BaseURL, "/")
 	if u, err := url.Parse(base + PanelIssueEventPath); err != nil || u.Host == "" {
 		return nil, fmt.Errorf("loadtest: base URL %q: want http(s)://host[:port][/path]", g.BaseURL)

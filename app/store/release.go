@@ -968,7 +968,10 @@ func (s *Store) IssueCycles(ctx context.Context, t *tenant.Tenant, sc ReleaseSco
 			if err != nil {
 				return fmt.Errorf("started at: %w", err)
 			}
-			c.key, c.deployed, c.startedAt = string(v[0]), at, startedAt
+			c.deployed, c.startedAt = at, startedAt
+			if len(sc.Types) > 1 { // the key is needed only to keep an issue's earliest row
+				c.key = string(v[0])
+			}
 		} else {
 			if err := r.Scan(dest...); err != nil {
 				return err

@@ -28,11 +28,12 @@ const (
 // tenant, until ctx is done; then it returns nil. It also applies other
 // replicas' announcements of changed site data (AnnounceChanges) to
 // DataVersion; while it is not listening, DataVersion reports that nothing
-// may be cached, and each (re)start makes every earlier version stale. It listens on a dedicated
-// PostgreSQL connection and reconnects with exponential backoff when that
-// connection fails. onReconnect (may be nil) is called each time listening
-// (re)starts, the first time included, because changes made while no
-// connection was listening are lost: the caller should flush its cache then.
+// may be cached, and each (re)start makes every earlier version stale. It
+// listens on a dedicated PostgreSQL connection and reconnects with
+// exponential backoff when that connection fails. onReconnect (may be nil)
+// is called each time listening (re)starts, the first time included,
+// because changes made while no connection was listening are lost: the
+// caller should flush its cache then.
 // fn and onReconnect run on the watcher's goroutine and should be quick.
 //
 // On SQLite there is only one process, which invalidates its own cache, so

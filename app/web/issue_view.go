@@ -54,9 +54,9 @@ func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 	// Taken before the read: a write that ends during the read changes the
 	// version, so what the read saw is never cached as newer than it is.
 	version, cacheable := s.deps.Store.DataVersion(t.ID, key)
-	cacheable = cacheable && s.views != nil
+	cacheable = cacheable && s.deps.IssueViews != nil
 	if cacheable {
-		if e, ok := s.views.get(ck, version, t.DisplayURL, now); ok {
+		if e, ok := s.deps.IssueViews.get(ck, version, t.DisplayURL, now); ok {
 			s.observeIssueView("hit")
 			if e.emptyView != nil && p.askAdmin && s.viewerIsAdmin(c, id) {
 				v := *e.emptyView
@@ -89,7 +89,7 @@ func (s *Server) serveIssueView(c echo.Context, p issuePage) error {
 			ev := v
 			e.emptyView = &ev
 		}
-		s.views.put(ck, e)
+		s.deps.IssueViews.put(ck, e)
 	}
 	if empty && p.askAdmin && s.viewerIsAdmin(c, id) {
 		v.ViewerIsAdmin = true

@@ -131,7 +131,6 @@ type Server struct {
 	jira       app
 	confluence app
 	csp        string
-	views      *IssueViewCache
 }
 
 // New builds the server and registers every route.
@@ -143,7 +142,7 @@ func New(deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s := &Server{deps: deps, log: deps.Logger, views: deps.IssueViews}
+	s := &Server{deps: deps, log: deps.Logger}
 	mk := func(p descriptor.Product) app {
 		return app{
 			product:  p,

@@ -114,11 +114,7 @@ func TestLoadtestIngestEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
-	for _, want := range []string{"seeded 2 tenants", "4 new GitHub sources each", "throughput", "p99", "200: ", "accepted: "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "seeded 2 tenants", "4 new GitHub sources each", "throughput", "p99", "200: ", "accepted: ")
 	first := map[string]bool{}
 	for n := 1; n <= 2; n++ {
 		ids, accepted := acceptedDeliveries(t, a.store, env, n)
@@ -196,12 +192,8 @@ func TestLoadtestFloodEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
-	for _, want := range []string{"seeded 2 victim sites", "flooding site loadtest-flood-1 with 3 sources",
-		"victims\n  requests ", "flooder\n  requests ", "429 site limit: ", "refused with 429"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "seeded 2 victim sites", "flooding site loadtest-flood-1 with 3 sources",
+		"victims\n  requests ", "flooder\n  requests ", "429 site limit: ", "refused with 429")
 	for n := 1; n <= 2; n++ {
 		if ids, accepted := siteDeliveries(t, a.store, env, fmt.Sprint("loadtest-victim-", n)); len(ids) != 1 || accepted == 0 {
 			t.Errorf("victim %d: sources %v, %d accepted", n, ids, accepted)
@@ -319,11 +311,7 @@ func TestLoadtestPanelEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
-	for _, want := range []string{"seeded 2 tenants", "6 issues each", "0 already held them", "new token per request", "throughput", "p99", "200: ", "panel: "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "seeded 2 tenants", "6 issues each", "0 already held them", "new token per request", "throughput", "p99", "200: ", "panel: ")
 	cfg, err := config.Load(env)
 	if err != nil {
 		t.Fatal(err)
@@ -490,12 +478,8 @@ func TestLoadtestPanelWritesEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
-	for _, want := range []string{"writing a build of a random issue at 20/s", "(2 workers)", "panels\n  requests ",
-		"panel: ", "writes\n  requests ", "paced at 20/s", "accepted: "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "writing a build of a random issue at 20/s", "(2 workers)", "panels\n  requests ",
+		"panel: ", "writes\n  requests ", "paced at 20/s", "accepted: ")
 	cfg, err := config.Load(env)
 	if err != nil {
 		t.Fatal(err)
@@ -615,12 +599,8 @@ func TestLoadtestPanelJiraWritesEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
-	for _, want := range []string{"sending Jira issue-updated webhooks (a new status of a random issue) at 20/s", "(2 workers)",
-		"panels\n  requests ", "panel: ", "writes\n  requests ", "paced at 20/s", "recorded: "} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "sending Jira issue-updated webhooks (a new status of a random issue) at 20/s", "(2 workers)",
+		"panels\n  requests ", "panel: ", "writes\n  requests ", "paced at 20/s", "recorded: ")
 	cfg, err := config.Load(env)
 	if err != nil {
 		t.Fatal(err)
@@ -717,4 +697,14 @@ func loadPanel(t *testing.T, baseURL, appKey string, ten *tenant.Tenant, is load
 		t.Fatalf("%s %s: status %d\n%s", ten.ClientKey, is.Key, resp.StatusCode, body)
 	}
 	return string(body)
+}
+
+// outputHas fails t for each of wants that out lacks.
+func outputHas(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }
