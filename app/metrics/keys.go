@@ -66,7 +66,7 @@ type Frequency struct {
 // across a daylight-saving change.
 func DeploymentFrequency(deps []Deployment, w Window) Frequency {
 	loc := w.loc()
-	f := Frequency{}
+	n := 0
 	// Days are keyed by their date as a number: formatting a string for
 	// each of a busy quarter's deployments was most of this function's cost.
 	days := map[int]bool{}
@@ -74,9 +74,42 @@ func DeploymentFrequency(deps []Deployment, w Window) Frequency {
 		if d.State != devops.DeploymentSuccessful || !w.Contains(d.At) {
 			continue
 		}
-		f.Deployments++
+		n++
 		days[dayKey(d.At.In(loc))] = true
 	}
+	return frequency(w, n, days)
+}
+
+// DaySuccesses is how many successful deployments finished within one
+// calendar day of a window's time zone.
+type DaySuccesses struct {
+	// Day is any instant of the day that falls in the window.
+	Day        time.Time
+	Successful int
+}
+
+// FrequencyOfDays is DeploymentFrequency from per-day counts instead of the
+// deployments themselves, for a store that counts them: days may list a
+// day more than once, and days outside w are ignored.
+func FrequencyOfDays(days []DaySuccesses, w Window) Frequency {
+	loc := w.loc()
+	n := 0
+	deployed := map[int]bool{}
+	for _, d := range days {
+		if d.Successful <= 0 || !w.Contains(d.Day) {
+			continue
+		}
+		n += d.Successful
+		deployed[dayKey(d.Day.In(loc))] = true
+	}
+	return frequency(w, n, deployed)
+}
+
+// frequency classifies n successful deployments in w, on the calendar days
+// (dayKey in w's time zone) of deployed.
+func frequency(w Window, n int, deployed map[int]bool) Frequency {
+	loc := w.loc()
+	f := Frequency{Deployments: n}
 	perWeek := map[string]int{}
 	weekSeen := map[string]bool{}
 	monthSeen := map[string]bool{}
@@ -93,7 +126,7 @@ func DeploymentFrequency(deps []Deployment, w Window) Frequency {
 			weekOrder = append(weekOrder, week)
 		}
 		monthSeen[month] = true
-		if days[dayKey(day)] {
+		if deployed[dayKey(day)] {
 			f.DaysWithDeployments++
 			perWeek[week]++
 			monthDeployed[month] = true
@@ -205,23 +238,39 @@ func ChangeFailureRate(deps []Deployment, incidents []Incident) FailureRate {
 			suspect[in.SuspectDeploymentID] = true
 		}
 	}
-	r := FailureRate{}
+	var c FailureCounts
 	for _, d := range deps {
 		if !d.counted() {
 			continue
 		}
-		r.Deployments++
+		c.Deployments++
 		byState, byIncident := d.failed(), suspect[d.ID]
 		if byState {
-			r.ByState++
+			c.ByState++
 		}
 		if byIncident {
-			r.ByIncident++
+			c.ByIncident++
 		}
-		if byState || byIncident {
-			r.Failed++
+		if byState && byIncident {
+			c.Both++
 		}
 	}
+	return c.Rate()
+}
+
+// FailureCounts are what change failure rate is computed from, for a store
+// that counts deployments rather than listing them: the deployments that
+// took place, those that failed or were rolled back (ByState), those an
+// incident suspects (ByIncident), and those that are both.
+type FailureCounts struct {
+	Deployments, ByState, ByIncident, Both int
+}
+
+// Rate is ChangeFailureRate from the counts: a deployment both failed and
+// suspected counts once in Failed.
+func (c FailureCounts) Rate() FailureRate {
+	r := FailureRate{Deployments: c.Deployments, ByState: c.ByState, ByIncident: c.ByIncident,
+		Failed: c.ByState + c.ByIncident - c.Both}
 	if r.Deployments > 0 {
 		r.Rate = float64(r.Failed) / float64(r.Deployments)
 	}

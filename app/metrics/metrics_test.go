@@ -71,6 +71,9 @@ func TestDeploymentFrequency(t *testing.T) {
 				f.Weeks != tt.weeks || f.WeeksWithDeployments != tt.weeksWith || f.Days != tt.days {
 				t.Errorf("got %+v", f)
 			}
+			if byDays := FrequencyOfDays(daySuccesses(tt.deps), tt.w); byDays != f {
+				t.Errorf("FrequencyOfDays = %+v, want %+v", byDays, f)
+			}
 		})
 	}
 	t.Run("days are the time zone's, across a DST change", func(t *testing.T) {
@@ -84,11 +87,41 @@ func TestDeploymentFrequency(t *testing.T) {
 		if f.Days != 4 || f.DaysWithDeployments != 2 {
 			t.Errorf("Berlin: %+v; want 4 days, 2 with deployments", f)
 		}
+		if byDays := FrequencyOfDays(daySuccesses(deps), w); byDays != f {
+			t.Errorf("FrequencyOfDays in Berlin = %+v, want %+v", byDays, f)
+		}
 		w.Location = time.UTC
 		if f := DeploymentFrequency(deps, w); f.DaysWithDeployments != 1 {
 			t.Errorf("UTC: %+v; want both on one day", f)
 		}
 	})
+}
+
+// daySuccesses counts deps as a store would: each successful one is a
+// count of one on its day; failed ones are counted as zero successes.
+func daySuccesses(deps []Deployment) []DaySuccesses {
+	out := make([]DaySuccesses, 0, len(deps))
+	for _, d := range deps {
+		n := 0
+		if d.State == devops.DeploymentSuccessful {
+			n = 1
+		}
+		out = append(out, DaySuccesses{Day: d.At, Successful: n})
+	}
+	return out
+}
+
+func TestFrequencyOfDaysSumsADaysCounts(t *testing.T) {
+	w := Window{From: t0, To: t0.AddDate(0, 0, 14)}
+	got := FrequencyOfDays([]DaySuccesses{
+		{Day: t0.Add(time.Hour), Successful: 3},
+		{Day: t0.Add(2 * time.Hour), Successful: 2}, // the same day, counted apart
+		{Day: t0.AddDate(0, 0, 8), Successful: 0},
+		{Day: t0.AddDate(0, 0, 20), Successful: 9}, // outside the window
+	}, w)
+	if got.Deployments != 5 || got.DaysWithDeployments != 1 {
+		t.Errorf("FrequencyOfDays = %+v; want 5 deployments on 1 day", got)
+	}
 }
 
 func TestLeadTime(t *testing.T) {
@@ -121,6 +154,10 @@ func TestChangeFailureRate(t *testing.T) {
 	want := FailureRate{Deployments: 4, Failed: 3, ByState: 2, ByIncident: 2, Rate: 0.75}
 	if got != want {
 		t.Errorf("ChangeFailureRate = %+v, want %+v", got, want)
+	}
+	// The same from counts: d2 failed and is suspected, so it counts once.
+	if got := (FailureCounts{Deployments: 4, ByState: 2, ByIncident: 2, Both: 1}).Rate(); got != want {
+		t.Errorf("FailureCounts.Rate = %+v, want %+v", got, want)
 	}
 	// Every deployment causing several incidents still caps at 100 %.
 	if r := ChangeFailureRate(deps[:1], []Incident{{SuspectDeploymentID: "d1"}, {SuspectDeploymentID: "d1"}}); r.Rate != 1 {
