@@ -102,7 +102,7 @@ func RunMetrics(ctx context.Context, r MetricsRun) (MetricsResult, error) {
 				}
 				f := release.Filter{Projects: r.Scenario.Projects, Service: r.Scenario.Service,
 					Window:  metrics.Window{From: to.Add(-r.Scenario.Window), To: to, Location: time.UTC},
-					Slowest: r.Slowest}
+					Slowest: r.Slowest, Latest: release.TimelineDeployments}
 				t0 := time.Now()
 				rep, err := release.Build(ctx, r.Store, r.Tenant, f)
 				d := time.Since(t0)
@@ -138,7 +138,7 @@ func RunMetrics(ctx context.Context, r MetricsRun) (MetricsResult, error) {
 		Max: latencies[len(latencies)-1], Mean: sum / time.Duration(len(latencies))}
 	res.P95 = Percentile(latencies, 95)
 	if last != nil {
-		res.Deployments, res.Changes = len(last.Deployments), last.Changes
+		res.Deployments, res.Changes = last.DeploymentCount, last.Changes
 	}
 	return res, nil
 }

@@ -7,9 +7,11 @@
 package release
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -27,6 +29,10 @@ type Store interface {
 	SlowestChanges(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope, n int) ([]store.ChangeRecord, error)
 	ReleaseIncidents(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope) ([]store.ReleaseIncident, error)
 	IssueCycles(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope) ([]store.IssueCycle, error)
+	// ReleaseDeploymentSummary stands in for ReleaseDeployments when a
+	// report lists only the latest deployments.
+	ReleaseDeploymentSummary(ctx context.Context, t *tenant.Tenant, sc store.ReleaseScope, cuts []time.Time,
+		latest int) (*store.DeploymentSummary, error)
 }
 
 // Filter is what a report covers.
@@ -45,7 +51,17 @@ type Filter struct {
 	Benchmark metrics.Benchmark
 	// Slowest is how many of the slowest changes to list.
 	Slowest int
+	// Latest, when positive, lists only the latest this many deployments
+	// in Report.Deployments (at most store.MaxSummaryLatest). The figures
+	// are the same; the store can then count a long window's deployments
+	// instead of sending them all.
+	Latest int
 }
+
+// TimelineDeployments is how many of the latest deployments a report page
+// lists (Filter.Latest): its timeline's dots. Beyond a few hundred, dots
+// overlap and the page grows without saying more.
+const TimelineDeployments = 400
 
 func (f Filter) scope() store.ReleaseScope {
 	return store.ReleaseScope{Types: f.Types, Projects: f.Projects, Service: f.Service,
@@ -82,9 +98,15 @@ type Report struct {
 	// Granularity is "week" or "month": how Trend is cut.
 	Granularity string
 	Trend       []Period
+	// Deployments are the window's deployments that took place, oldest
+	// first: all of them, or the latest Filter.Latest.
 	Deployments []store.ReleaseDeployment
-	Incidents   []store.ReleaseIncident
-	Slowest     []store.ChangeRecord
+	// DeploymentCount counts all of them.
+	DeploymentCount int
+	// Places are the services and environments they went to, sorted.
+	Places    []store.DeploymentPlace
+	Incidents []store.ReleaseIncident
+	Slowest   []store.ChangeRecord
 	// Changes counts the changes first deployed in the window.
 	Changes int
 }
@@ -100,6 +122,9 @@ func Build(ctx context.Context, st Store, t *tenant.Tenant, f Filter) (*Report, 
 	}
 	if f.Benchmark == 0 {
 		f.Benchmark = metrics.Benchmark2023
+	}
+	if f.Latest < 0 || f.Latest > store.MaxSummaryLatest {
+		return nil, fmt.Errorf("release report: list at most %d deployments", store.MaxSummaryLatest)
 	}
 	sc := f.scope()
 	r := &Report{Filter: f}
@@ -118,12 +143,25 @@ func Build(ctx context.Context, st Store, t *tenant.Tenant, f Filter) (*Report, 
 	// r.Trend[i], never another's.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
+		if f.Latest > 0 {
+			starts := spanStarts(f.Window, bounds)
+			sum, err := st.ReleaseDeploymentSummary(gctx, t, sc, starts[1:], f.Latest)
+			if err != nil {
+				return err
+			}
+			fillSummary(r, bounds, starts, sum)
+			return nil
+		}
 		deps, err := st.ReleaseDeployments(gctx, t, sc)
 		if err != nil {
 			return err
 		}
-		r.Deployments = deps
 		fillDeployments(r, bounds, deps)
+		r.DeploymentCount, r.Places = len(deps), places(deps)
+		if f.Latest > 0 && len(deps) > f.Latest {
+			deps = deps[len(deps)-f.Latest:]
+		}
+		r.Deployments = deps
 		return nil
 	})
 	g.Go(func() error {
@@ -314,23 +352,126 @@ func metricsDeployments(deps []store.ReleaseDeployment) ([]metrics.Deployment, [
 // app/metrics applying it again per period.
 func deploymentFigures(w metrics.Window, deps []store.ReleaseDeployment, mdeps []metrics.Deployment,
 	suspected []metrics.Incident) (metrics.Frequency, metrics.FailureRate, metrics.Durations) {
+	return metrics.DeploymentFrequency(mdeps, w), metrics.ChangeFailureRate(mdeps, suspected),
+		recovery(deps, func(d store.ReleaseDeployment) (devops.DeploymentState, time.Time, time.Time) {
+			return d.State, d.FinishedAt, d.RecoveredAt
+		})
+}
+
+// recovery is the failed deployment recovery time of rows, given the
+// store's next success for each failure (zero while there is none, which
+// leaves it pending); of says what a row is.
+func recovery[T any](rows []T, of func(T) (state devops.DeploymentState, finished, recovered time.Time)) metrics.Durations {
 	var (
-		recoveries []time.Duration
-		pending    int
+		values  []time.Duration
+		pending int
 	)
-	for _, d := range deps {
-		if d.State != devops.DeploymentFailed && d.State != devops.DeploymentRolledBack {
+	for _, row := range rows {
+		state, finished, recovered := of(row)
+		if state != devops.DeploymentFailed && state != devops.DeploymentRolledBack {
 			continue
 		}
-		if d.RecoveredAt.IsZero() {
+		if recovered.IsZero() {
 			pending++
 		} else {
-			recoveries = append(recoveries, d.RecoveredAt.Sub(d.FinishedAt))
+			values = append(values, recovered.Sub(finished))
 		}
 	}
-	recovery := metrics.Summarise(recoveries)
-	recovery.Pending = pending
-	return metrics.DeploymentFrequency(mdeps, w), metrics.ChangeFailureRate(mdeps, suspected), recovery
+	d := metrics.Summarise(values)
+	d.Pending = pending
+	return d
+}
+
+// places lists the services and environments deps went to, each pair
+// once, sorted, as store.DeploymentSummary does.
+func places(deps []store.ReleaseDeployment) []store.DeploymentPlace {
+	seen := map[store.DeploymentPlace]bool{}
+	var out []store.DeploymentPlace
+	for _, d := range deps {
+		p := store.DeploymentPlace{Service: d.Service, Environment: d.Environment}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.DeploymentPlace) int {
+		return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Environment, b.Environment))
+	})
+	return out
+}
+
+// spanStarts are the starts of the spans a deployment summary counts: the
+// window's start, every local midnight after it, and the period bounds
+// (which are local midnights but may not be, for a window that starts or
+// ends inside a day). Each span lies within one calendar day of the
+// window's location and within one period.
+func spanStarts(w metrics.Window, bounds []time.Time) []time.Time {
+	loc := w.Location
+	from := w.From.In(loc)
+	starts := []time.Time{w.From}
+	for d := 1; ; d++ {
+		midnight := time.Date(from.Year(), from.Month(), from.Day()+d, 0, 0, 0, 0, loc)
+		if !midnight.Before(w.To) {
+			break
+		}
+		starts = append(starts, midnight)
+	}
+	if len(bounds) > 2 {
+		starts = append(starts, bounds[1:len(bounds)-1]...)
+	}
+	slices.SortFunc(starts, time.Time.Compare)
+	return slices.CompactFunc(starts, time.Time.Equal)
+}
+
+// fillSummary computes the deployment figures of the window and of each
+// trend period from a store's summary, as fillDeployments does from the
+// deployments; starts are the spans' starts (see spanStarts).
+func fillSummary(r *Report, bounds, starts []time.Time, sum *store.DeploymentSummary) {
+	r.Deployments, r.DeploymentCount, r.Places = sum.Latest, sum.Total, sum.Places
+	w := r.Filter.Window
+	r.Frequency, r.FailureRate, r.Recovery = summaryFigures(w, starts, sum.Spans, sum.Suspected, sum.Failures)
+	for i := range r.Trend {
+		atOrAfter := func(t time.Time) int {
+			k, _ := slices.BinarySearchFunc(starts, t, func(s, t time.Time) int { return cmpBefore(s, t) })
+			return k
+		}
+		lo, hi := atOrAfter(bounds[i]), atOrAfter(bounds[i+1])
+		pw := metrics.Window{From: bounds[i], To: bounds[i+1], Location: w.Location}
+		fig := &r.Trend[i].Figures
+		fig.Frequency, fig.FailureRate, fig.Recovery = summaryFigures(pw, starts[lo:hi], sum.Spans[lo:hi],
+			finishedIn(sum.Suspected, bounds[i], bounds[i+1]), finishedIn(sum.Failures, bounds[i], bounds[i+1]))
+	}
+}
+
+// finishedIn is the run of rows (oldest first) that finished in [from, to).
+func finishedIn(rows []store.SummaryDeployment, from, to time.Time) []store.SummaryDeployment {
+	before := func(d store.SummaryDeployment, t time.Time) int { return cmpBefore(d.FinishedAt, t) }
+	lo, _ := slices.BinarySearchFunc(rows, from, before)
+	hi, _ := slices.BinarySearchFunc(rows, to, before)
+	return rows[lo:hi]
+}
+
+// summaryFigures applies the deployment definitions to one period's
+// spans (starting at starts), suspected deployments and failures.
+func summaryFigures(w metrics.Window, starts []time.Time, spans []store.DeploymentSpan, suspected,
+	failures []store.SummaryDeployment) (metrics.Frequency, metrics.FailureRate, metrics.Durations) {
+	days := make([]metrics.DaySuccesses, len(spans))
+	var c metrics.FailureCounts
+	for i, sp := range spans {
+		days[i] = metrics.DaySuccesses{Day: starts[i], Successful: sp.Successful}
+		c.Deployments += sp.Successful + sp.Failed
+		c.ByState += sp.Failed
+	}
+	for _, d := range suspected {
+		c.ByIncident++
+		if d.State == devops.DeploymentFailed || d.State == devops.DeploymentRolledBack {
+			c.Both++
+		}
+	}
+	return metrics.FrequencyOfDays(days, w), c.Rate(),
+		recovery(failures, func(f store.SummaryDeployment) (devops.DeploymentState, time.Time, time.Time) {
+			return f.State, f.FinishedAt, f.RecoveredAt
+		})
 }
 
 // leadSample is metrics.LeadTime's sample over changes that have all been

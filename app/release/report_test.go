@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -43,6 +44,13 @@ func (f *fakeStore) ReleaseIncidents(context.Context, *tenant.Tenant, store.Rele
 
 func (f *fakeStore) IssueCycles(context.Context, *tenant.Tenant, store.ReleaseScope) ([]store.IssueCycle, error) {
 	return f.cycles, nil
+}
+
+// ReleaseDeploymentSummary is not used: these reports list every
+// deployment (Filter.Latest 0).
+func (f *fakeStore) ReleaseDeploymentSummary(context.Context, *tenant.Tenant, store.ReleaseScope, []time.Time,
+	int) (*store.DeploymentSummary, error) {
+	return nil, errors.New("fake store: no summaries")
 }
 
 func mustLoc(t *testing.T, name string) *time.Location {

@@ -153,33 +153,8 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 	if err != nil {
 		return nil, fmt.Errorf("store: release deployments: %w", err)
 	}
-	q := `SELECT d.id, d.pipeline_name, d.sequence_number, d.service,
-			COALESCE(NULLIF(d.environment_name, ''), d.environment_id), d.environment_name, d.environment_type,
-			d.state, d.finished_at, d.url, d.commit_count
-		FROM deployments d
-		WHERE d.tenant_id = ? AND d.environment_type IN (` + inList(len(sc.Types)) + `)
-			AND d.state IN ('successful', 'failed', 'rolled_back')
-			AND d.finished_at >= ? AND d.finished_at < ?`
-	args := append([]any{t.ID}, sc.typeArgs()...)
-	args = append(args, s.ts(sc.From), s.ts(sc.To))
-	if sc.Service != "" {
-		q += ` AND d.service = ?`
-		args = append(args, sc.Service)
-	}
-	if sc.Environment != "" {
-		q += ` AND lower(COALESCE(NULLIF(d.environment_name, ''), d.environment_id)) = ?`
-		args = append(args, sc.Environment)
-	}
-	if len(sc.Projects) > 0 {
-		// The projects of the deployment's links, as the row keeps them:
-		// filtered in the index rather than probing issue_links per row.
-		conds := make([]string, len(sc.Projects))
-		for i, p := range sc.Projects {
-			conds[i] = `(' ' || d.linked_projects || ' ') LIKE ? ESCAPE '\'`
-			args = append(args, linkedProjectsLike(p))
-		}
-		q += ` AND (` + strings.Join(conds, " OR ") + `)`
-	}
+	where, args := s.deploymentWhere(t, sc)
+	q := `SELECT ` + releaseDeploymentColumns + ` FROM deployments d WHERE ` + where
 	// Ordered by time alone, the rows come straight from the index
 	// (deployments_release_idx); ties are put in id order below. Sorting
 	// a year's rows by (finished_at, id) in the server spilled to disk.
@@ -228,16 +203,55 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 	for i, d := range out {
 		rec.add(recoveryLine{d.Service, string(d.Type), d.storedEnvironment}, i, d.State, d.FinishedAt)
 	}
-	// The rows hold every deployment of a line in the window unless a
-	// filter picks among them: a project filter, or an environment
-	// filter when deployments without a name are told apart by id.
-	complete := func(l recoveryLine) bool {
-		return len(sc.Projects) == 0 && (sc.Environment == "" || l.environment != "")
-	}
+	complete := func(l recoveryLine) bool { return completeLine(sc, l) }
 	if err := s.recover(ctx, t, out, rec, complete); err != nil {
 		return nil, fmt.Errorf("store: release deployments: recoveries: %w", err)
 	}
 	return out, nil
+}
+
+// releaseDeploymentColumns are the columns of a ReleaseDeployment, as
+// readReleaseDeployments reads them, of deployments d.
+const releaseDeploymentColumns = `d.id, d.pipeline_name, d.sequence_number, d.service,
+	COALESCE(NULLIF(d.environment_name, ''), d.environment_id), d.environment_name, d.environment_type,
+	d.state, d.finished_at, d.url, d.commit_count`
+
+// deploymentWhere is the condition on the deployments d that sc covers
+// (those that took place: successful, failed or rolled back), and its
+// binds: the tenant, the types, then the window's bounds, and the filters'.
+func (s *Store) deploymentWhere(t *tenant.Tenant, sc ReleaseScope) (string, []any) {
+	q := `d.tenant_id = ? AND d.environment_type IN (` + inList(len(sc.Types)) + `)
+			AND d.state IN ('successful', 'failed', 'rolled_back')
+			AND d.finished_at >= ? AND d.finished_at < ?`
+	args := append([]any{t.ID}, sc.typeArgs()...)
+	args = append(args, s.ts(sc.From), s.ts(sc.To))
+	if sc.Service != "" {
+		q += ` AND d.service = ?`
+		args = append(args, sc.Service)
+	}
+	if sc.Environment != "" {
+		q += ` AND lower(COALESCE(NULLIF(d.environment_name, ''), d.environment_id)) = ?`
+		args = append(args, sc.Environment)
+	}
+	if len(sc.Projects) > 0 {
+		// The projects of the deployment's links, as the row keeps them:
+		// filtered in the index rather than probing issue_links per row.
+		conds := make([]string, len(sc.Projects))
+		for i, p := range sc.Projects {
+			conds[i] = `(' ' || d.linked_projects || ' ') LIKE ? ESCAPE '\'`
+			args = append(args, linkedProjectsLike(p))
+		}
+		q += ` AND (` + strings.Join(conds, " OR ") + `)`
+	}
+	return q, args
+}
+
+// completeLine reports whether a read of sc's deployments holds every
+// deployment of line l in its window: not when a filter picks among them
+// (projects, or an environment filter when deployments without a name
+// are told apart by id).
+func completeLine(sc ReleaseScope, l recoveryLine) bool {
+	return len(sc.Projects) == 0 && (sc.Environment == "" || l.environment != "")
 }
 
 // splitDeploymentsAfter is the window from which ReleaseDeployments reads
@@ -386,14 +400,63 @@ type pending struct {
 	failures []int
 }
 
-// recoverPostgres looks lookups up in one statement: the lookups' lines
-// and times go as arrays, and each is one probe of deployments_service_idx.
-// A project's year has thousands of failures to look up; as batches of a
-// hundred scalar subqueries, planning them cost more than the probes.
-func (s *Store) recoverPostgres(ctx context.Context, t *tenant.Tenant, rows []ReleaseDeployment, lookups []pending) error {
+// lookUpRecoveries finds, for each of lookups, the first success of its
+// line after its time, and calls set with it for each of its failures
+// (with the zero time when there is none yet).
+func (s *Store) lookUpRecoveries(ctx context.Context, t *tenant.Tenant, lookups []pending, set func(i int, next time.Time)) error {
 	if len(lookups) == 0 {
 		return nil
 	}
+	if s.dialect == DialectPostgres {
+		return s.lookUpRecoveriesPostgres(ctx, t, lookups, set)
+	}
+	// On SQLite, lookups go in batches of scalar subqueries, one statement
+	// each, so the number of round trips stays small whatever the filter.
+	const batch = 100
+	for start := 0; start < len(lookups); start += batch {
+		part := lookups[start:min(start+batch, len(lookups))]
+		var (
+			sb   strings.Builder
+			args []any
+		)
+		for k, p := range part {
+			if k > 0 {
+				sb.WriteString(" UNION ALL ")
+			}
+			fmt.Fprintf(&sb, `SELECT %d, (SELECT MIN(finished_at) FROM deployments WHERE tenant_id = ? AND service = ?
+				AND environment_type = ? AND environment_name = ? AND state = 'successful' AND finished_at > ?)`, k)
+			args = append(args, t.ID, p.line.service, p.line.environmentType, p.line.environment, s.ts(p.after))
+		}
+		var (
+			k    int
+			next anyTime
+			dest = []any{&k, &next}
+		)
+		err := s.eachRow(ctx, sb.String(), args, func(r rowScanner) error {
+			if err := r.Scan(dest...); err != nil {
+				return err
+			}
+			if k < 0 || k >= len(part) {
+				return fmt.Errorf("recovery lookup %d of %d", k, len(part))
+			}
+			for _, i := range part[k].failures {
+				set(i, next.Time)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookUpRecoveriesPostgres is lookUpRecoveries in one statement: the
+// lookups' lines and times go as arrays, and each is one probe of
+// deployments_service_idx. A project's year has thousands of failures to
+// look up; as batches of a hundred scalar subqueries, planning them cost
+// more than the probes.
+func (s *Store) lookUpRecoveriesPostgres(ctx context.Context, t *tenant.Tenant, lookups []pending, set func(i int, next time.Time)) error {
 	var (
 		services = make([]string, len(lookups))
 		types    = make([]string, len(lookups))
@@ -421,7 +484,7 @@ func (s *Store) recoverPostgres(ctx context.Context, t *tenant.Tenant, rows []Re
 				return fmt.Errorf("recovery lookup %d of %d", k, len(lookups))
 			}
 			for _, i := range lookups[k-1].failures {
-				rows[i].RecoveredAt = next.Time
+				set(i, next.Time)
 			}
 			return nil
 		})
@@ -469,52 +532,7 @@ func (s *Store) recover(ctx context.Context, t *tenant.Tenant, rows []ReleaseDep
 			lookups = append(lookups, pending{l, rows[tail[0]].FinishedAt, tail})
 		}
 	}
-	if s.dialect == DialectPostgres {
-		return s.recoverPostgres(ctx, t, rows, lookups)
-	}
-	// On SQLite, lookups go in batches of scalar subqueries, one statement
-	// each, so the number of round trips stays small whatever the filter.
-	const batch = 100
-	for start := 0; start < len(lookups); start += batch {
-		part := lookups[start:min(start+batch, len(lookups))]
-		var (
-			sb   strings.Builder
-			args []any
-		)
-		for k, p := range part {
-			if k > 0 {
-				sb.WriteString(" UNION ALL ")
-			}
-			fmt.Fprintf(&sb, `SELECT %d, (SELECT MIN(finished_at) FROM deployments WHERE tenant_id = ? AND service = ?
-				AND environment_type = ? AND environment_name = ? AND state = 'successful' AND finished_at > ?)`, k)
-			args = append(args, t.ID, p.line.service, p.line.environmentType, p.line.environment, s.ts(p.after))
-		}
-		rows2, err := s.db.WithContext(ctx).Raw(sb.String(), args...).Rows()
-		if err != nil {
-			return err
-		}
-		for rows2.Next() {
-			var (
-				k    int
-				next anyTime
-			)
-			if err := rows2.Scan(&k, &next); err != nil {
-				rows2.Close()
-				return err
-			}
-			if k < 0 || k >= len(part) {
-				continue
-			}
-			for _, i := range part[k].failures {
-				rows[i].RecoveredAt = next.Time
-			}
-		}
-		rows2.Close()
-		if err := rows2.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.lookUpRecoveries(ctx, t, lookups, func(i int, next time.Time) { rows[i].RecoveredAt = next })
 }
 
 // ChangeLead is one change's first deployment in a scope and its lead time.

@@ -244,6 +244,7 @@ func (s *Server) macroView(c echo.Context, page templates.Page) (templates.Macro
 func (s *Server) macroMetrics(ctx context.Context, jt *tenant.Tenant, p macroParams, v *templates.MacroView, now time.Time) error {
 	f := p.release.filter
 	f.Projects = p.projects
+	f.Latest = maxTimelineDots
 	r, err := release.Build(ctx, s.deps.Store, jt, f)
 	if err != nil {
 		return fmt.Errorf("macro: release metrics: %w", err)

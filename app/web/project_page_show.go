@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -46,6 +47,7 @@ func (s *Server) showProjectPage(c echo.Context) error {
 func (s *Server) projectMetrics(c echo.Context, key string, p releaseParams) (templates.MetricsView, error) {
 	t := identity(c).Tenant
 	p.filter.Projects = []string{key}
+	p.filter.Latest = maxTimelineDots
 	r, err := s.releaseReport(c, p)
 	if err != nil {
 		return templates.MetricsView{}, err
@@ -56,16 +58,17 @@ func (s *Server) projectMetrics(c echo.Context, key string, p releaseParams) (te
 		Service: p.filter.Service, Environment: p.filter.Environment, Year: int(p.filter.Benchmark),
 		Years: []int{2019, 2021, 2023}}
 	seenService, seenEnv := map[string]bool{}, map[string]bool{}
-	for _, d := range r.Deployments {
-		if d.Service != "" && !seenService[d.Service] {
-			seenService[d.Service] = true
-			f.Services = append(f.Services, d.Service)
+	for _, pl := range r.Places {
+		if pl.Service != "" && !seenService[pl.Service] {
+			seenService[pl.Service] = true
+			f.Services = append(f.Services, pl.Service)
 		}
-		if !seenEnv[d.Environment] {
-			seenEnv[d.Environment] = true
-			f.Environments = append(f.Environments, d.Environment)
+		if !seenEnv[pl.Environment] {
+			seenEnv[pl.Environment] = true
+			f.Environments = append(f.Environments, pl.Environment)
 		}
 	}
+	slices.Sort(f.Environments) // Places are sorted by service first
 	v.Filter = f
 	q := p.query()
 	q.Set("format", "csv")

@@ -17,8 +17,9 @@ import (
 )
 
 // maxTimelineDots bounds the deployments timeline: beyond a few hundred
-// dots a lane is a solid bar, and the page would grow with the site.
-const maxTimelineDots = 400
+// dots a lane is a solid bar, and the page would grow with the site. A
+// page's report lists no more (release.Filter.Latest).
+const maxTimelineDots = release.TimelineDeployments
 
 // Figure ids, shared by the page, the JSON API and the CSV export.
 const (
@@ -38,7 +39,7 @@ func metricsView(r *release.Report, p releaseParams, scope, jiraURL string, now 
 		Scope:         scopeText(scope, f),
 		Period:        periodText(p),
 		BenchmarkYear: int(f.Benchmark),
-		Empty:         len(r.Deployments) == 0 && r.Changes == 0,
+		Empty:         r.DeploymentCount == 0 && r.Changes == 0,
 	}
 	v.Figures = figureViews(r)
 	v.Trends = trendViews(r)
@@ -240,9 +241,10 @@ func timelineView(r *release.Report) templates.TimelineView {
 	v := templates.TimelineView{From: r.Filter.Window.From, To: r.Filter.Window.To}
 	deps := r.Deployments
 	if len(deps) > maxTimelineDots {
-		v.Omitted = len(deps) - maxTimelineDots
 		deps = deps[len(deps)-maxTimelineDots:]
 	}
+	// The report may list only the latest deployments; it counts them all.
+	v.Omitted = max(r.DeploymentCount, len(r.Deployments)) - len(deps)
 	lanes := map[string]int{} // environment → index in v.Lanes
 	for _, d := range deps {
 		i, ok := lanes[d.Environment]
