@@ -28,7 +28,8 @@ const EnvBenchDatabase = "KEYLINE_BENCH_DATABASE_URL"
 const benchAppKey = "dev.keyline.jira"
 
 // BenchmarkReleaseBuild measures release.Build, the whole release report
-// the project page and the API compute, on PostgreSQL: by default over a
+// the project page (page) and the JSON API and CSV export (export)
+// compute, on PostgreSQL: by default over a
 // history of 50,000 deployments and 250,000 commits seeded once into a
 // fresh schema, or over the history in EnvBenchDatabase. Windows end at the
 // history's end.
@@ -87,20 +88,27 @@ func BenchmarkReleaseBuild(b *testing.B) {
 		{name: "project-365d", window: 365 * day, projects: []string{loadtest.HistoryProjects()[0]}},
 		{name: "service-365d", window: 365 * day, service: loadtest.HistoryService(0)},
 	} {
-		b.Run(sc.name, func(b *testing.B) {
-			f := release.Filter{Projects: sc.projects, Service: sc.service, Slowest: 10,
-				Window: metrics.Window{From: hist.To.Add(-sc.window), To: hist.To, Location: time.UTC}}
-			var rep *release.Report
-			for b.Loop() {
-				rep, err = release.Build(ctx, st, hist.Tenant, f)
-				if err != nil {
-					b.Fatal(err)
+		// As the page asks (the latest deployments listed, the others
+		// counted) and as the export does (every deployment listed).
+		for _, use := range []struct {
+			name   string
+			latest int
+		}{{"page", release.TimelineDeployments}, {"export", 0}} {
+			b.Run(sc.name+"/"+use.name, func(b *testing.B) {
+				f := release.Filter{Projects: sc.projects, Service: sc.service, Slowest: 10, Latest: use.latest,
+					Window: metrics.Window{From: hist.To.Add(-sc.window), To: hist.To, Location: time.UTC}}
+				var rep *release.Report
+				for b.Loop() {
+					rep, err = release.Build(ctx, st, hist.Tenant, f)
+					if err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed())/float64(time.Millisecond)/float64(b.N), "ms/op")
-			if rep.Frequency.Deployments == 0 || rep.Changes == 0 {
-				b.Fatalf("the report has no deployments or changes: %+v", rep.Figures)
-			}
-		})
+				b.ReportMetric(float64(b.Elapsed())/float64(time.Millisecond)/float64(b.N), "ms/op")
+				if rep.Frequency.Deployments == 0 || rep.Changes == 0 {
+					b.Fatalf("the report has no deployments or changes: %+v", rep.Figures)
+				}
+			})
+		}
 	}
 }

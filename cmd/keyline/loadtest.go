@@ -105,8 +105,8 @@ Run it against a database of its own: it adds sites and data to it.
 
 ` + floodUsage + `
 
-metrics needs no server: it measures the release report (release.Build, what
-the project page and the API compute) on PostgreSQL. It first seeds site
+metrics needs no server: it measures the release report (release.Build) as
+the project page builds it, listing the latest 400 deployments, on PostgreSQL. It first seeds site
 loadtest-history with --deployments deployments and --commits commits over
 three years (set-based SQL inside the database; minutes at the default
 scale), unless the site already holds its history, which it then reuses.
