@@ -29,13 +29,18 @@ func (s *Server) showProjectMetrics(c echo.Context) error {
 		return s.render(c, http.StatusOK, templates.MetricsSection(v))
 	}
 	p.filter.Projects = []string{key}
+	// The deployments table lists the latest, as the page does; a year of
+	// a busy project is tens of thousands, which /metrics/deployments
+	// lists.
+	p.filter.Latest = maxTimelineDots
 	r, err := s.releaseReport(c, p)
 	if err != nil {
 		return err
 	}
 	out := map[string]any{
-		"projectKey": key,
-		"from":       p.from, "to": p.to, "timeZone": p.timeZone,
+		"projectKey":      key,
+		"deploymentCount": r.DeploymentCount,
+		"from":            p.from, "to": p.to, "timeZone": p.timeZone,
 		"service": p.filter.Service, "environment": p.filter.Environment,
 		"benchmarkYear": int(p.filter.Benchmark),
 		"granularity":   r.Granularity,

@@ -57,7 +57,7 @@ func TestReleaseMetricsScenarios(t *testing.T) {
 				return h.contextGET(acme, "/jira/api/projects/OPS/metrics?days=30&tz=Europe%2FBerlin", "application/json")
 			},
 			wantStatus: http.StatusOK,
-			wantContent: []string{`"projectKey":"OPS"`, `"figures":[`, `"deployments":[`, `"state":"failed"`,
+			wantContent: []string{`"projectKey":"OPS"`, `"deploymentCount":1,`, `"figures":[`, `"deployments":[`, `"state":"failed"`,
 				"Acme%20deploy", `"timeZone":"Europe/Berlin"`},
 			notContent: []string{"Globex", "Acme%20web"},
 		},
