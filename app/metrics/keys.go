@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -65,19 +66,13 @@ type Frequency struct {
 // zone, so a deployment at 23:30 local time counts for that local day even
 // across a daylight-saving change.
 func DeploymentFrequency(deps []Deployment, w Window) Frequency {
-	loc := w.loc()
-	n := 0
-	// Days are keyed by their date as a number: formatting a string for
-	// each of a busy quarter's deployments was most of this function's cost.
-	days := map[int]bool{}
-	for _, d := range deps {
-		if d.State != devops.DeploymentSuccessful || !w.Contains(d.At) {
-			continue
+	return frequencyOf(w, func(yield func(time.Time, int) bool) {
+		for _, d := range deps {
+			if d.State == devops.DeploymentSuccessful && !yield(d.At, 1) {
+				return
+			}
 		}
-		n++
-		days[dayKey(d.At.In(loc))] = true
-	}
-	return frequency(w, n, days)
+	})
 }
 
 // DaySuccesses is how many successful deployments finished within one
@@ -92,15 +87,29 @@ type DaySuccesses struct {
 // deployments themselves, for a store that counts them: days may list a
 // day more than once, and days outside w are ignored.
 func FrequencyOfDays(days []DaySuccesses, w Window) Frequency {
+	return frequencyOf(w, func(yield func(time.Time, int) bool) {
+		for _, d := range days {
+			if !yield(d.Day, d.Successful) {
+				return
+			}
+		}
+	})
+}
+
+// frequencyOf counts the successful deployments of successes (when, how
+// many) that fall in w, on the calendar days of w's time zone, and
+// classifies them. Days are keyed by their date as a number: formatting a
+// string for each of a busy quarter's deployments was most of the cost.
+func frequencyOf(w Window, successes iter.Seq2[time.Time, int]) Frequency {
 	loc := w.loc()
 	n := 0
 	deployed := map[int]bool{}
-	for _, d := range days {
-		if d.Successful <= 0 || !w.Contains(d.Day) {
+	for at, k := range successes {
+		if k <= 0 || !w.Contains(at) {
 			continue
 		}
-		n += d.Successful
-		deployed[dayKey(d.Day.In(loc))] = true
+		n += k
+		deployed[dayKey(at.In(loc))] = true
 	}
 	return frequency(w, n, deployed)
 }
