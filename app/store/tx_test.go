@@ -55,8 +55,12 @@ func TestTxRunsAgainAfterDeadlock(t *testing.T) {
 			t.Errorf("transaction %d: %v", i, err)
 		}
 	}
-	if got := attempts.Load(); got != 3 {
-		t.Errorf("%d attempts, want 3: one transaction ended by the deadlock and run again", got)
+	// At least one transaction was ended by the deadlock and run again.
+	// Its second run may deadlock once more: the waiter on its first row
+	// wakes when the first run ends, and can find the row taken by the
+	// second run before it. Neither runs more than three times (txAttempts).
+	if got := attempts.Load(); got < 3 || got > 6 {
+		t.Errorf("%d attempts, want 3 to 6: a transaction ended by the deadlock and run again", got)
 	}
 	var n []int
 	if err := s.Tx(ctx, func(tx *gorm.DB) error {
