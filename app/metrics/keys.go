@@ -125,7 +125,11 @@ func frequency(w Window, n int, deployed map[int]bool) Frequency {
 	monthDeployed := map[string]bool{}
 	var weekOrder []string
 	start := w.From.In(loc)
-	for day := time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, loc); day.Before(w.To); day = day.AddDate(0, 0, 1) {
+	for i := 0; ; i++ {
+		day := DayStart(start.Year(), start.Month(), start.Day()+i, loc)
+		if !day.Before(w.To) {
+			break
+		}
 		f.Days++
 		y, wk := day.ISOWeek()
 		week := fmt.Sprintf("%d-W%02d", y, wk)
@@ -166,6 +170,33 @@ func frequency(w Window, n int, deployed map[int]bool) Frequency {
 		f.Class = FrequencyYearly
 	}
 	return f
+}
+
+// DayStart is the first instant of calendar day y-m-d (normalised as
+// time.Date does) in loc. Its midnight is not always it: where clocks jump
+// from 00:00 to 01:00 (Santiago, the Azores) time.Date gives 23:00 of the
+// day before, and where midnight comes twice (Gaza until 2021) it gives the
+// second. Days, weeks and months of a report start here.
+func DayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	want := dayKey(time.Date(y, m, d, 12, 0, 0, 0, time.UTC))
+	if dayKey(t) != want {
+		// Midnight skipped: the day starts with the zone period that
+		// skipped it.
+		if _, end := t.ZoneBounds(); !end.IsZero() && dayKey(end) == want {
+			return end
+		}
+		return t
+	}
+	if start, _ := t.ZoneBounds(); !start.IsZero() && !start.After(t) {
+		if before := start.Add(-time.Nanosecond); dayKey(before) == want {
+			// Midnight repeated: the day started at the first one, in
+			// the zone period before.
+			_, offset := before.Zone()
+			return time.Date(y, m, d, 0, 0, 0, 0, time.FixedZone("", offset)).In(loc)
+		}
+	}
+	return t
 }
 
 // dayKey identifies t's calendar date in t's location.

@@ -124,6 +124,57 @@ func TestFrequencyOfDaysSumsADaysCounts(t *testing.T) {
 	}
 }
 
+func TestDayStart(t *testing.T) {
+	cases := []struct {
+		zone    string
+		y       int
+		m       time.Month
+		d       int
+		wantUTC string
+	}{
+		{"UTC", 2025, 12, 32, "2026-01-01T00:00:00Z"}, // normalised like time.Date
+		{"Europe/Berlin", 2025, 3, 30, "2025-03-29T23:00:00Z"},
+		// Clocks jump from 00:00 to 01:00: the day starts at 01:00.
+		{"America/Santiago", 2025, 9, 7, "2025-09-07T04:00:00Z"},
+		{"Atlantic/Azores", 2025, 3, 30, "2025-03-30T01:00:00Z"},
+		// Clocks go back from 01:00 to 00:00: the day starts at the first
+		// midnight, still in summer time.
+		{"Asia/Gaza", 2020, 10, 24, "2020-10-23T21:00:00Z"},
+	}
+	for _, c := range cases {
+		loc, err := time.LoadLocation(c.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := DayStart(c.y, c.m, c.d, loc)
+		if s := got.UTC().Format(time.RFC3339); s != c.wantUTC {
+			t.Errorf("DayStart(%d-%02d-%02d, %s) = %s (%s), want %s", c.y, c.m, c.d, c.zone, s, got, c.wantUTC)
+		}
+		if got.Location() != loc {
+			t.Errorf("DayStart in %s is in %s", c.zone, got.Location())
+		}
+	}
+}
+
+func TestFrequencyAcrossASkippedMidnight(t *testing.T) {
+	santiago, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Chile's clocks jump from 00:00 to 01:00 on 2025-09-07.
+	w := Window{From: DayStart(2025, 9, 5, santiago), To: DayStart(2025, 9, 10, santiago), Location: santiago}
+	deps := []Deployment{success(time.Date(2025, 9, 7, 12, 0, 0, 0, santiago))}
+	f := DeploymentFrequency(deps, w)
+	if f.Days != 5 || f.DaysWithDeployments != 1 {
+		t.Errorf("DeploymentFrequency = %+v; want 5 days, 1 with deployments", f)
+	}
+	// A store's span of that day starts when the day does.
+	days := []DaySuccesses{{Day: DayStart(2025, 9, 7, santiago), Successful: 1}}
+	if byDays := FrequencyOfDays(days, w); byDays != f {
+		t.Errorf("FrequencyOfDays = %+v, want %+v", byDays, f)
+	}
+}
+
 func TestLeadTime(t *testing.T) {
 	deploy := t0.Add(72 * time.Hour)
 	got := LeadTime([]Change{

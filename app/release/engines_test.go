@@ -40,8 +40,9 @@ const engineHistoryDays = 400
 // must be the same. The rollup dates its rows at the day's start, so it is
 // exact only if the store reads from the facts every day a period bound
 // splits and the window's part days; the locations put those bounds at
-// 00:00 (UTC), 04:00 and 05:00 (New York), 18:30 (Kolkata) and 10:15 and
-// 11:15 (Chatham) UTC.
+// 00:00 (UTC), 04:00 and 05:00 (New York), 18:30 (Kolkata), 10:15 and
+// 11:15 (Chatham), and 03:00 and 04:00 (Santiago, which skips the midnight
+// of 2025-09-07) UTC.
 func TestReportsAgreeAcrossEngines(t *testing.T) {
 	ctx := context.Background()
 	lite := dbtest.SQLiteStore(t)
@@ -65,7 +66,7 @@ func TestReportsAgreeAcrossEngines(t *testing.T) {
 	}
 
 	locations := []*time.Location{time.UTC, mustLoad(t, "America/New_York"), mustLoad(t, "Asia/Kolkata"),
-		mustLoad(t, "Pacific/Chatham")}
+		mustLoad(t, "Pacific/Chatham"), mustLoad(t, "America/Santiago")}
 	const d = 24 * time.Hour
 	// off is another end off midnight: two days after New York's spring
 	// change (2026-03-08), so its week-long window spans it.

@@ -158,9 +158,6 @@ func Build(ctx context.Context, st Store, t *tenant.Tenant, f Filter) (*Report, 
 		}
 		fillDeployments(r, bounds, deps)
 		r.DeploymentCount, r.Places = len(deps), places(deps)
-		if f.Latest > 0 && len(deps) > f.Latest {
-			deps = deps[len(deps)-f.Latest:]
-		}
 		r.Deployments = deps
 		return nil
 	})
@@ -410,7 +407,7 @@ func spanStarts(w metrics.Window, bounds []time.Time) []time.Time {
 	from := w.From.In(loc)
 	starts := []time.Time{w.From}
 	for d := 1; ; d++ {
-		midnight := time.Date(from.Year(), from.Month(), from.Day()+d, 0, 0, 0, 0, loc)
+		midnight := metrics.DayStart(from.Year(), from.Month(), from.Day()+d, loc)
 		if !midnight.Before(w.To) {
 			break
 		}
@@ -545,19 +542,25 @@ func periods(w metrics.Window) (string, []time.Time) {
 	if !w.From.Before(w.To) {
 		return "week", nil
 	}
+	// Counted in calendar dates, each period starting at its first day's
+	// start (metrics.DayStart), not by adding days to an instant: in a zone
+	// that skips a midnight, that instant would be an hour early from then
+	// on.
 	from := w.From.In(loc)
-	day := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc)
-	weekStart := day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7)) // back to Monday
+	y, m, d := from.Date()
+	monday := d - (int(from.Weekday())+6)%7
 	granularity := "week"
-	next := func(t time.Time) time.Time { return t.AddDate(0, 0, 7) }
-	start := weekStart
+	start := func(k int) time.Time { return metrics.DayStart(y, m, monday+7*k, loc) }
 	if w.To.Sub(w.From) > maxWeeklyPeriods*7*24*time.Hour {
 		granularity = "month"
-		start = time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, loc)
-		next = func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
+		start = func(k int) time.Time { return metrics.DayStart(y, m+time.Month(k), 1, loc) }
 	}
 	bounds := []time.Time{w.From}
-	for t := next(start); t.Before(w.To); t = next(t) {
+	for k := 1; ; k++ {
+		t := start(k)
+		if !t.Before(w.To) {
+			break
+		}
 		bounds = append(bounds, t)
 	}
 	return granularity, append(bounds, w.To)

@@ -62,6 +62,23 @@ func mustLoc(t *testing.T, name string) *time.Location {
 	return loc
 }
 
+func TestSpanStartsAreTheStartsOfLocalDays(t *testing.T) {
+	santiago := mustLoc(t, "America/Santiago")
+	// Chile's clocks jump from 00:00 to 01:00 on 2025-09-07: that day
+	// starts at 01:00, and 23:00 the evening before is still the 6th.
+	w := metrics.Window{From: time.Date(2025, 9, 5, 12, 0, 0, 0, santiago), To: time.Date(2025, 9, 9, 0, 0, 0, 0, santiago),
+		Location: santiago}
+	_, bounds := periods(w)
+	var got []string
+	for _, s := range spanStarts(w, bounds) {
+		got = append(got, s.In(santiago).Format("2006-01-02 15:04 -07"))
+	}
+	want := []string{"2025-09-05 12:00 -04", "2025-09-06 00:00 -04", "2025-09-07 01:00 -03", "2025-09-08 00:00 -03"}
+	if !slices.Equal(got, want) {
+		t.Errorf("span starts %v, want %v", got, want)
+	}
+}
+
 func TestPeriodsFollowTheLocalCalendarAcrossDST(t *testing.T) {
 	berlin := mustLoc(t, "Europe/Berlin")
 	cases := []struct {

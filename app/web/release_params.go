@@ -51,8 +51,11 @@ func parseReleaseParams(q url.Values, now time.Time) (releaseParams, error) {
 		}
 	}
 	p.timeZone = loc.String()
+	// Dates are kept as UTC midnights, where adding days is exact, and
+	// become instants at the start of their day in loc (metrics.DayStart:
+	// some zones skip or repeat midnight).
 	today := now.In(loc)
-	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, loc)
+	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)
 	from, to := today.AddDate(0, 0, -(defaultReleaseDays-1)), today
 	if d := q.Get("days"); d != "" {
 		n, err := strconv.Atoi(d)
@@ -70,22 +73,23 @@ func parseReleaseParams(q url.Values, now time.Time) (releaseParams, error) {
 		if v == "" {
 			continue
 		}
-		d, err := time.ParseInLocation(time.DateOnly, v, loc)
+		d, err := time.Parse(time.DateOnly, v)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s must be a date such as 2026-09-01.", f.name))
 			continue
 		}
 		*f.dst = d
 	}
-	end := to.AddDate(0, 0, 1) // to is inclusive: the window ends at the next midnight
+	start := metrics.DayStart(from.Year(), from.Month(), from.Day(), loc)
+	end := metrics.DayStart(to.Year(), to.Month(), to.Day()+1, loc) // to is inclusive: the window ends as the next day starts
 	switch {
-	case !from.Before(end):
+	case !start.Before(end):
 		problems = append(problems, "from must not be after to.")
-	case end.Sub(from) > store.MaxReleaseWindow:
+	case end.Sub(start) > store.MaxReleaseWindow:
 		problems = append(problems, fmt.Sprintf("The period can be at most %d days.", maxReleaseDays))
 	}
 	p.from, p.to = from.Format(time.DateOnly), to.Format(time.DateOnly)
-	p.filter.Window = metrics.Window{From: from, To: end, Location: loc}
+	p.filter.Window = metrics.Window{From: start, To: end, Location: loc}
 
 	p.filter.Benchmark = metrics.Benchmark2023
 	if y := q.Get("year"); y != "" {

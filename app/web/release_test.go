@@ -203,6 +203,10 @@ func TestReleaseParams(t *testing.T) {
 		{"", true, "2026-08-28", "2026-11-25", "UTC", 90 * 24},
 		{"days=7&tz=Europe/Berlin", true, "2026-11-19", "2026-11-25", "Europe/Berlin", 7 * 24},
 		{"from=2026-10-20&to=2026-10-26&tz=Europe/Berlin", true, "2026-10-20", "2026-10-26", "Europe/Berlin", 7*24 + 1}, // DST ends on the 25th
+		// Chile skips the midnight of 2025-09-07: that day starts at 01:00
+		// and has 23 hours.
+		{"from=2025-09-07&to=2025-09-07&tz=America/Santiago", true, "2025-09-07", "2025-09-07", "America/Santiago", 23},
+		{"from=2025-09-06&to=2025-09-06&tz=America/Santiago", true, "2025-09-06", "2025-09-06", "America/Santiago", 24},
 		{"from=2026-11-02&to=2026-11-01", false, "", "", "", 0},
 		{"days=0", false, "", "", "", 0},
 		{"days=9999", false, "", "", "", 0},
