@@ -7,11 +7,9 @@
 package release
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -391,9 +389,7 @@ func places(deps []store.ReleaseDeployment) []store.DeploymentPlace {
 			out = append(out, p)
 		}
 	}
-	slices.SortFunc(out, func(a, b store.DeploymentPlace) int {
-		return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Environment, b.Environment))
-	})
+	slices.SortFunc(out, store.DeploymentPlace.Compare)
 	return out
 }
 
@@ -427,11 +423,12 @@ func fillSummary(r *Report, bounds, starts []time.Time, sum *store.DeploymentSum
 	r.Deployments, r.DeploymentCount, r.Places = sum.Latest, sum.Total, sum.Places
 	w := r.Filter.Window
 	r.Frequency, r.FailureRate, r.Recovery = summaryFigures(w, starts, sum.Spans, sum.Suspected, sum.Failures)
+	// The index of the first span starting at or after t.
+	atOrAfter := func(t time.Time) int {
+		k, _ := slices.BinarySearchFunc(starts, t, cmpBefore)
+		return k
+	}
 	for i := range r.Trend {
-		atOrAfter := func(t time.Time) int {
-			k, _ := slices.BinarySearchFunc(starts, t, func(s, t time.Time) int { return cmpBefore(s, t) })
-			return k
-		}
 		lo, hi := atOrAfter(bounds[i]), atOrAfter(bounds[i+1])
 		pw := metrics.Window{From: bounds[i], To: bounds[i+1], Location: w.Location}
 		fig := &r.Trend[i].Figures

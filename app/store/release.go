@@ -159,36 +159,19 @@ func (s *Store) ReleaseDeployments(ctx context.Context, t *tenant.Tenant, sc Rel
 	// (deployments_release_idx); ties are put in id order below. Sorting
 	// a year's rows by (finished_at, id) in the server spilled to disk.
 	q += ` ORDER BY d.finished_at`
-	// The window's bounds are binds bounds and bounds+1.
-	bounds := 1 + len(sc.Types)
-	var out []ReleaseDeployment
-	if s.dialect == DialectPostgres && sc.To.Sub(sc.From) >= splitDeploymentsAfter {
-		// Two halves of the window at once, on two connections: the
-		// server's scan and the decoding of its rows took turns rather
-		// than overlapping, and a long window's deployments were most of
-		// its report's time.
-		mid := sc.From.Add(sc.To.Sub(sc.From) / 2)
-		halves := [2]*rowChunks[ReleaseDeployment]{}
-		g, gctx := errgroup.WithContext(ctx)
-		for i, span := range [2][2]time.Time{{sc.From, mid}, {mid, sc.To}} {
-			hargs := slices.Clone(args)
-			hargs[bounds], hargs[bounds+1] = s.ts(span[0]), s.ts(span[1])
-			g.Go(func() (err error) {
-				halves[i], err = s.readReleaseDeployments(gctx, q, hargs, suspects)
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return nil, fmt.Errorf("store: release deployments: %w", err)
-		}
-		out = joinChunks(halves[0], halves[1])
-	} else {
-		rows, err := s.readReleaseDeployments(ctx, q, args, suspects)
-		if err != nil {
-			return nil, fmt.Errorf("store: release deployments: %w", err)
-		}
-		out = joinChunks(rows)
+	parts := s.deploymentParts(sc, args)
+	chunks := make([]*rowChunks[ReleaseDeployment], len(parts))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, pargs := range parts {
+		g.Go(func() (err error) {
+			chunks[i], err = s.readReleaseDeployments(gctx, q, pargs, suspects)
+			return err
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("store: release deployments: %w", err)
+	}
+	out := joinChunks(chunks...)
 	rec := recoveries{}
 	for lo := 0; lo < len(out); {
 		hi := lo + 1
@@ -258,6 +241,32 @@ func completeLine(sc ReleaseScope, l recoveryLine) bool {
 // on PostgreSQL in two halves at once: a year site-wide took 130 ms read
 // whole.
 const splitDeploymentsAfter = 180 * 24 * time.Hour
+
+// deploymentParts returns the binds of each part of sc's window that a read
+// of its deployments (args, from deploymentWhere) runs on its own
+// connection, oldest part first: on PostgreSQL, a window of
+// splitDeploymentsAfter or more is read as two halves at once, since the
+// server's scan and the decoding of its rows took turns rather than
+// overlapping, and a long window's deployments were most of its report's
+// time. Elsewhere the window is one part.
+func (s *Store) deploymentParts(sc ReleaseScope, args []any) [][]any {
+	if s.dialect != DialectPostgres || sc.To.Sub(sc.From) < splitDeploymentsAfter {
+		return [][]any{args}
+	}
+	bounds := 1 + len(sc.Types) // the window's bounds are binds bounds and bounds+1
+	mid := sc.From.Add(sc.To.Sub(sc.From) / 2)
+	parts := make([][]any, 2)
+	for i, span := range [2][2]time.Time{{sc.From, mid}, {mid, sc.To}} {
+		parts[i] = slices.Clone(args)
+		parts[i][bounds], parts[i][bounds+1] = s.ts(span[0]), s.ts(span[1])
+	}
+	return parts
+}
+
+// Compare orders places by service, then environment.
+func (p DeploymentPlace) Compare(q DeploymentPlace) int {
+	return cmp.Or(strings.Compare(p.Service, q.Service), strings.Compare(p.Environment, q.Environment))
+}
 
 // readReleaseDeployments runs ReleaseDeployments' query q and returns its
 // rows, in the query's order, each with its count from suspects.

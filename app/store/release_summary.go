@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -105,37 +104,24 @@ func (s *Store) ReleaseDeploymentSummary(ctx context.Context, t *tenant.Tenant, 
 	if err != nil {
 		return nil, fmt.Errorf("store: deployment summary: %w", err)
 	}
-	var (
-		folds []*summaryFold
-		sum   = &DeploymentSummary{}
-	)
+	sum := &DeploymentSummary{}
+	parts := s.deploymentParts(sc, args)
+	folds := make([]*summaryFold, len(parts))
 	g, gctx := errgroup.WithContext(ctx)
-	spans := [][2]time.Time{{sc.From, sc.To}}
-	if s.dialect == DialectPostgres && sc.To.Sub(sc.From) >= splitDeploymentsAfter {
-		// In two halves at once, as ReleaseDeployments reads.
-		mid := sc.From.Add(sc.To.Sub(sc.From) / 2)
-		spans = [][2]time.Time{{sc.From, mid}, {mid, sc.To}}
-	}
-	folds = make([]*summaryFold, len(spans))
-	bounds := 1 + len(sc.Types) // the window's bounds are binds bounds and bounds+1
-	for i, span := range spans {
-		hargs := slices.Clone(args)
-		hargs[bounds], hargs[bounds+1] = s.ts(span[0]), s.ts(span[1])
+	for i, pargs := range parts {
 		folds[i] = newSummaryFold(sc, starts, suspects)
-		g.Go(func() error { return s.foldDeployments(gctx, where, hargs, folds[i]) })
+		g.Go(func() error { return s.foldDeployments(gctx, where, pargs, folds[i]) })
 	}
 	g.Go(func() (err error) {
-		sum.Latest, err = s.summaryLatest(gctx, t, where, args, latest)
+		sum.Latest, err = s.summaryLatest(gctx, t, where, args, latest, suspects)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("store: deployment summary: %w", err)
 	}
-	for i := range sum.Latest {
-		sum.Latest[i].SuspectOf = suspects[sum.Latest[i].ID]
-	}
 	lookups := joinFolds(sum, folds, starts)
-	if err := s.recoverFailures(ctx, t, sum.Failures, lookups); err != nil {
+	err = s.lookUpRecoveries(ctx, t, lookups, func(i int, next time.Time) { sum.Failures[i].RecoveredAt = next })
+	if err != nil {
 		return nil, fmt.Errorf("store: deployment summary: recoveries: %w", err)
 	}
 	return sum, nil
@@ -349,21 +335,15 @@ func joinFolds(sum *DeploymentSummary, folds []*summaryFold, starts []time.Time)
 	for p := range places {
 		sum.Places = append(sum.Places, p)
 	}
-	slices.SortFunc(sum.Places, func(a, b DeploymentPlace) int {
-		return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Environment, b.Environment))
-	})
+	slices.SortFunc(sum.Places, DeploymentPlace.Compare)
 	return lookups
 }
 
-// recoverFailures looks lookups up and sets the failures' RecoveredAt.
-func (s *Store) recoverFailures(ctx context.Context, t *tenant.Tenant, failures []SummaryDeployment, lookups []pending) error {
-	return s.lookUpRecoveries(ctx, t, lookups, func(i int, next time.Time) { failures[i].RecoveredAt = next })
-}
-
 // summaryLatest lists the window's n latest deployments in full, oldest
-// first, ordered as ReleaseDeployments orders them (ties by id), each
-// failure with its recovery.
-func (s *Store) summaryLatest(ctx context.Context, t *tenant.Tenant, where string, args []any, n int) ([]ReleaseDeployment, error) {
+// first, ordered as ReleaseDeployments orders them (ties by id), each with
+// its count from suspects and, for a failure, its recovery.
+func (s *Store) summaryLatest(ctx context.Context, t *tenant.Tenant, where string, args []any, n int,
+	suspects map[string]int) ([]ReleaseDeployment, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -375,7 +355,7 @@ func (s *Store) summaryLatest(ctx context.Context, t *tenant.Tenant, where strin
 	}
 	q := `SELECT ` + releaseDeploymentColumns + ` FROM deployments d WHERE ` + where +
 		` ORDER BY d.finished_at DESC, ` + byID + ` DESC LIMIT ?`
-	rows, err := s.readReleaseDeployments(ctx, q, append(slices.Clone(args), n), nil)
+	rows, err := s.readReleaseDeployments(ctx, q, append(slices.Clone(args), n), suspects)
 	if err != nil {
 		return nil, fmt.Errorf("latest: %w", err)
 	}

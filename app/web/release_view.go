@@ -244,7 +244,7 @@ func timelineView(r *release.Report) templates.TimelineView {
 		deps = deps[len(deps)-maxTimelineDots:]
 	}
 	// The report may list only the latest deployments; it counts them all.
-	v.Omitted = max(r.DeploymentCount, len(r.Deployments)) - len(deps)
+	v.Omitted = r.DeploymentCount - len(deps)
 	lanes := map[string]int{} // environment → index in v.Lanes
 	for _, d := range deps {
 		i, ok := lanes[d.Environment]
